@@ -1,0 +1,1 @@
+"""The conversation engine: sessions, turn loop, handoff state, event stream, storage."""

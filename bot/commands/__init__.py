@@ -1,0 +1,1 @@
+"""`shopbot` subcommands, one module per group."""

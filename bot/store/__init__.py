@@ -1,0 +1,1 @@
+"""The store: users, orders, products and their variants (tau-bench retail schema)."""
