@@ -1,0 +1,1 @@
+"""The same tools through other frameworks' interfaces: LangChain tools and Rasa SDK actions."""
