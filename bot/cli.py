@@ -15,6 +15,7 @@ from bot.settings import Settings
 
 # Modules that add subcommands, in the order `shopbot --help` lists them.
 COMMANDS: tuple[str, ...] = (
+    "bot.commands.up",
     "bot.commands.serve",
     "bot.commands.store",
 )

@@ -1,0 +1,52 @@
+"""`shopbot up`: prepare whatever is missing, then serve. What `./run.sh` runs.
+
+Each step is an ordinary subcommand that skips its work when its output is already up to date,
+so a second `shopbot up` goes straight to a listening server.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from bot.settings import Settings
+
+# (what it prepares, the subcommand that prepares it)
+STEPS: tuple[tuple[str, list[str]], ...] = (
+    ("database and demo store", ["init"]),
+    ("catalog index", ["index"]),
+    ("dialogue engine model", ["train", "engine"]),
+    ("moderation classifier", ["train", "moderation"]),
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    up = subparsers.add_parser("up", help="prepare what is missing (database, index, models) and serve")
+    up.add_argument("--host", default=None)
+    up.add_argument("--port", type=int, default=None)
+    up.set_defaults(func=run_up)
+
+
+def run_up(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli import build_parser
+
+    parser = build_parser()
+    for what, argv in STEPS:
+        try:
+            step_args = parser.parse_args(argv)
+        except SystemExit:
+            print(f"[up] {what}: no `shopbot {' '.join(argv)}` in this build, skipped", flush=True)
+            continue
+        started = time.perf_counter()
+        print(f"[up] {what}...", flush=True)
+        code = int(step_args.func(step_args, settings) or 0)
+        if code != 0:
+            print(f"[up] {what} failed (exit {code})", flush=True)
+            return code
+        print(f"[up] {what}: ready ({time.perf_counter() - started:.1f}s)", flush=True)
+    serve_argv = ["serve"]
+    if args.host:
+        serve_argv += ["--host", args.host]
+    if args.port:
+        serve_argv += ["--port", str(args.port)]
+    serve_args = parser.parse_args(serve_argv)
+    return int(serve_args.func(serve_args, settings) or 0)
