@@ -18,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "bot.commands.up",
     "bot.commands.serve",
     "bot.commands.store",
+    "bot.commands.agents",
 )
 
 
