@@ -11,7 +11,7 @@ import pytest
 from bot.db import Database
 from bot.store import queries
 from bot.store.data import StoreData
-from tests.store_helpers import make_store_db
+from tests.store_helpers import fresh_postgres_database, make_store_db, postgres_url  # noqa: F401 (fixture)
 from tools.base import InvalidArguments, ToolContext
 from tools.registry import default_tools
 
@@ -81,9 +81,14 @@ def tiny_store() -> StoreData:
     return StoreData(users=users, orders=orders, products=products)
 
 
-@pytest.fixture
-async def db(tmp_path: Path):
-    database = await make_store_db(tmp_path / "store.db", tiny_store())
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path):
+    """The tiny store on SQLite (the default) and on PostgreSQL: every test runs on both."""
+    if request.param == "sqlite":
+        target: Path | str = tmp_path / "store.db"
+    else:
+        target = await fresh_postgres_database(request.getfixturevalue("postgres_url"))
+    database = await make_store_db(target, tiny_store())
     yield database
     await database.dispose()
 
@@ -335,7 +340,7 @@ async def test_wrong_types_and_huge_strings_are_refused(db: Database, name: str,
 
 
 @pytest.mark.parametrize(
-    "value", ["", "'; DROP TABLE store_orders; --", "#W1000001' OR '1'='1", "\x00", "ünï©ødé ✓"]
+    "value", ["", "'; DROP TABLE store_orders; --", "#W1000001' OR '1'='1", "ünï©ødé ✓", "#W1000001\u202e", "😀" * 10]
 )
 async def test_odd_strings_change_nothing(db: Database, value: str) -> None:
     ctx = ann(db)
@@ -343,6 +348,14 @@ async def test_odd_strings_change_nothing(db: Database, value: str) -> None:
     assert await call(ctx, "get_order_details", order_id=value) == "Error: order not found"
     assert await call(ctx, "cancel_pending_order", order_id=value, reason="no longer needed") == "Error: order not found"
     assert await call(ToolContext(db), "find_user_id_by_email", email=value) == "Error: user not found"
+    assert await snapshot(db) == before
+
+
+async def test_nul_and_lone_surrogates_are_refused(db: Database) -> None:
+    before = await snapshot(db)
+    for name, args in (("get_order_details", {"order_id": "#W1\x00"}), ("find_user_id_by_email", {"email": "\x00"}), ("get_order_details", {"order_id": "\ud83d"}), ("return_delivered_order_items", {"order_id": "#W1000002", "item_ids": ["2000000001\x00"], "payment_method_id": "credit_card_1000001"})):
+        result = await TOOLS[name].invoke(ann(db), args)
+        assert not result.ok and result.text.startswith(f"Error: invalid arguments for {name}: ")
     assert await snapshot(db) == before
 
 

@@ -65,6 +65,20 @@ class UnknownTool(ToolError):
     code = "unknown_tool"
 
 
+def _bad_text(value: Any) -> bool:
+    """NUL: PostgreSQL cannot store it and it is never part of a real id or name.
+
+    (Lone surrogates, the other unstorable text, are already refused by pydantic.)
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_bad_text(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_bad_text(v) for v in value)
+    return False
+
+
 def confirmation_key(name: str, arguments: dict[str, Any]) -> str:
     return name + ":" + json.dumps(arguments, sort_keys=True, separators=(",", ":"))
 
@@ -162,7 +176,10 @@ class Tool:
                 f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
             )
             raise InvalidArguments(f"invalid arguments for {self.name}: {problems}") from None
-        return model.model_dump()
+        values = model.model_dump()
+        if _bad_text(values):
+            raise InvalidArguments(f"invalid arguments for {self.name}: text must not contain NUL characters")
+        return values
 
     async def invoke(self, ctx: ToolContext, arguments: Any) -> ToolResult:
         """Validate, check confirmation, run. Never raises for a refusal: it returns one."""
