@@ -19,6 +19,8 @@ COMMANDS: tuple[str, ...] = (
     "bot.commands.serve",
     "bot.commands.store",
     "bot.commands.agents",
+    "bot.commands.train",
+    "bot.commands.evaluate",
 )
 
 

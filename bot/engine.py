@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -122,6 +122,13 @@ class ShopEngine:
     policy: DecisionPolicy
     services: dict[str, Any] = field(default_factory=dict)
     policy_text: str = ""
+    composer: Callable[[ConversationView, str], Reply] = compose  # writes the reply text
+
+    def __post_init__(self) -> None:
+        from tools.search_policy import POLICY_PATH
+
+        if not self.policy_text and POLICY_PATH.is_file():
+            self.policy_text = POLICY_PATH.read_text(encoding="utf-8")
 
     async def run_turn(self, state: ConversationState, text: str, payload: str | None = None) -> AsyncIterator[TurnEvent]:
         yield StatusEvent("thinking")
@@ -154,7 +161,7 @@ class ShopEngine:
             if tool.name == "transfer_to_human_agents" and result.ok:
                 handoff = HandoffEvent(reason="transfer", summary=str(decision.arguments.get("summary", "")))
                 break
-        reply = compose(ConversationView.parse(state.messages), self.policy_text)
+        reply = self.composer(ConversationView.parse(state.messages), self.policy_text)
         state.failures = 0 if reply.understood else state.failures + 1
         if state.failures >= MAX_FAILURES and handoff is None:
             reply = Reply("I'm not getting this right, so I'm passing you to a human colleague.")

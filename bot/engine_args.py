@@ -19,13 +19,16 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER_ID = re.compile(r"#?W\d{7}\b")
 ITEM_ID = re.compile(r"\b\d{10}\b")
 ZIP = re.compile(r"\b\d{5}\b")
+SWAP_PAIR = re.compile(r"(\d{10})\D{0,160}?\bto\b\D{0,60}?(\d{10})")
 PM_ID = re.compile(r"\b(?:credit_card|gift_card|paypal)_\d+\b")
 NAME_PATTERNS = (
     re.compile(r"(?:my name is|name's|name is|i am|i'm|this is|it's|its)\s+([A-Za-z][a-z'-]+)\s+([A-Za-z][A-Za-z'-]+)", re.I),
     re.compile(r"^\s*([A-Z][a-z'-]+)\s+([A-Z][A-Za-z'-]+)\s*(?:,|-|\.|and|zip)", re.M),
-    re.compile(r"(?:^|[,.] )([A-Za-z][a-z'-]+)\s+([A-Za-z][a-z'-]+),?\s*(?:zip|postal|\d{5})", re.I),
+    re.compile(r"(?:^|[,.:] )([A-Za-z][a-z'-]+)\s+([A-Za-z][a-z'-]+),?\s*(?:zip|postal|\d{5})", re.I),
+    re.compile(r"\b([A-Z][a-z'-]+)\s+([A-Z][a-z'-]+)\b"),
 )
-NOT_NAMES = {"my", "zip", "code", "the", "and", "name", "is", "a", "an", "in", "live", "at", "sure", "hi", "hello", "hey", "yes", "ok"}
+NOT_NAMES = {"my", "zip", "code", "the", "and", "name", "is", "a", "an", "in", "live", "at", "sure", "hi", "hello", "hey", "yes", "ok",
+             "i", "im", "thanks", "thank", "you", "please", "email", "it", "this", "postal", "can", "could", "would", "want", "need", "order"}
 YES = re.compile(r"^\s*(?:yes|yeah|yep|yup|sure|ok|okay|confirm|correct|go ahead|please do|do it|proceed|that's right|y)\b", re.I)
 NO = re.compile(r"^\s*(?:no|nope|nah|don't|do not|wait|not yet|cancel that|stop)\b", re.I)
 REASONS = {"no longer needed": ("no longer need", "not needed", "don't need", "do not need", "no longer needed"), "ordered by mistake": ("mistake", "by accident", "accidentally")}
@@ -227,8 +230,8 @@ def find_reason(text: str) -> str | None:
 
 
 ADDRESS = re.compile(
-    r"(\d+[A-Za-z]?\s+[A-Za-z0-9 .'-]+?),\s*(?:((?:suite|apt|apartment|unit|#|floor|ste)\.?\s*[\w-]+),\s*)?"
-    r"([A-Za-z .'-]+?),\s*([A-Za-z .]+?)\s*,?\s*(\d{5})(?:\s*,?\s*([A-Za-z .]+))?",
+    r"(?<![\w#])(\d+[A-Za-z]?\s+[A-Za-z0-9 .'-]+?),\s*(?:((?:suite|apt|apartment|unit|#|floor|ste)\.?\s*[\w-]+),\s*)?"
+    r"([A-Za-z .'-]+?),\s*([A-Za-z .]+?)\s*,?\s*(\d{5})(?:\s*,?\s*([A-Za-z]+(?: [A-Z][a-z]+)?))?",
     re.I,
 )
 
@@ -300,6 +303,9 @@ def find_swaps(view: ConversationView, order: Dict, text: str) -> tuple[list[str
     variants = view.all_variants()
     ids = ITEM_ID.findall(text)
     order_items = {i["item_id"]: i for i in order.get("items") or []}
+    pairs = [(a, b) for a, b in SWAP_PAIR.findall(text) if a in order_items and (b in variants or b == a)]
+    if pairs:
+        return [a for a, _ in pairs], [b for _, b in pairs]
     olds = [i for i in ids if i in order_items]
     news = [i for i in ids if i in variants and i not in order_items]
     if olds and len(olds) == len(news):

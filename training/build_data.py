@@ -16,7 +16,7 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from bot import engine_replies as R
-from bot.engine_args import product_query_arguments
+from bot.engine_args import ConversationView, fill_arguments, product_query_arguments
 from bot.store.data import StoreData
 from training.phrasing import Phrasing
 from training.scripted import Script
@@ -175,7 +175,7 @@ class Builder:
             self.extra(s, extra)
         if task.human:
             conv.user(self.phr.human(), raw=True)
-            conv.call("transfer_to_human_agents", {"summary": self.summary(task)})
+            conv.call("transfer_to_human_agents", fill_arguments("transfer_to_human_agents", ConversationView.parse(conv.messages)))
             conv.say(R.transfer_done())
         elif conv.messages and rng.random() < 0.7:
             conv.user(self.phr.thanks(), raw=True)
@@ -231,7 +231,7 @@ class Builder:
             c.say(R.out_of_scope())
         elif kind == "unsupported":
             c.user(self.phr.unsupported(), raw=True)
-            c.call("transfer_to_human_agents", {"summary": "The user asked for something the assistant cannot do: " + c.messages[-1]["content"][:200]})
+            c.call("transfer_to_human_agents", fill_arguments("transfer_to_human_agents", ConversationView.parse(c.messages)))
             c.say(R.transfer_done())
 
 

@@ -184,7 +184,7 @@ class Script:
         # find the order
         if not with_order:
             items_known = g.kind in ("return", "exchange", "modify_items") and with_details
-            if items_known and rng.random() < 0.5 and len(self.profile["orders"]) <= 5:
+            if items_known and len(self.profile["orders"]) <= 5:
                 order = None
                 for oid in self.profile["orders"]:
                     if oid in self.seen_orders and oid != g.order_id:
@@ -241,7 +241,7 @@ class Script:
             return
         # exchange / modify items: look at each product's variants
         pairs = []
-        for old in items:
+        for old in [i for i in order["items"] if i["item_id"] in g.item_ids]:
             if old["product_id"] not in self.seen_products:
                 self.seen_products.add(old["product_id"])
                 c.call("get_product_details", {"product_id": old["product_id"]})
@@ -253,7 +253,7 @@ class Script:
         for old, new_id in zip(items, g.new_item_ids):
             pairs.append((old, self.c.variant(new_id)))
         difference = None
-        if rng.random() < 0.35:
+        if g.payment_method_id.startswith("gift_card"):  # check the card covers the difference
             expr = " + ".join(f"{n['price']} - {o['price']}" for o, n in pairs)
             difference = float(c.call("calculate", {"expression": expr}))
         if not (with_details and rng.random() < 0.5):

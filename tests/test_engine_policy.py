@@ -1,0 +1,131 @@
+"""The engine's policy rules hold against a model that proposes forbidden steps.
+
+The model here is a scripted proposer (a stand-in for any backend) that always proposes the
+worst next step; the store is a real SQLite database with the generated demo store.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.engine import Decision, DecisionPolicy, ShopEngine
+from bot.engine_args import ConversationView
+from bot.store.generate import generate_store
+from bot.turns import ConversationState, DeltaEvent, HandoffEvent, ReplyEvent, StatusEvent
+from tests.store_helpers import make_store_db
+from tools.registry import default_tools
+
+
+class Scripted:
+    """Proposes the given steps, in order of preference, whatever the conversation says."""
+
+    def __init__(self, *steps: Decision) -> None:
+        self.steps = list(steps)
+        self.seen: list[ConversationView] = []
+
+    def propose(self, view: ConversationView, tools: dict) -> list[Decision]:
+        self.seen.append(view)
+        return [Decision(s.action, s.arguments) for s in self.steps] + [Decision("respond")]
+
+
+@pytest.fixture()
+def store():
+    return generate_store(3, 12)
+
+
+@pytest.fixture()
+async def db(tmp_path: Path, store):
+    database = await make_store_db(tmp_path / "store.db", store)
+    yield database
+    await database.dispose()
+
+
+def pending_order(store) -> dict:
+    return next(o for o in store.orders.values() if o["status"] == "pending")
+
+
+def test_account_tool_needs_authentication(store) -> None:
+    order = pending_order(store)
+    policy = DecisionPolicy(Scripted(Decision("get_order_details", {"order_id": order["order_id"]})), default_tools())
+    decision = policy.decide([{"role": "user", "content": f"show me order {order['order_id']}"}])
+    assert decision.action == "respond"
+
+
+def test_consequential_call_needs_listing_and_yes(store) -> None:
+    order = pending_order(store)
+    user = store.users[order["user_id"]]
+    messages = [
+        {"role": "user", "content": f"cancel {order['order_id']}, my email is {user['email']}"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "find_user_id_by_email", "arguments": json.dumps({"email": user["email"]})}}]},
+        {"role": "tool", "tool_call_id": "1", "content": order["user_id"]},
+    ]
+    cancel = Decision("cancel_pending_order", {"order_id": order["order_id"], "reason": "no longer needed"})
+    policy = DecisionPolicy(Scripted(cancel), default_tools())
+    assert policy.decide(messages).action == "respond"  # no listing, no yes
+    listed = messages + [{"role": "assistant", "content": f"To confirm: cancel order {order['order_id']} because it is 'no longer needed'. Shall I go ahead (yes/no)?"}]
+    assert policy.decide(listed + [{"role": "user", "content": "hmm, what does that mean"}]).action == "respond"
+    assert policy.decide(listed + [{"role": "user", "content": "no, wait"}]).action == "respond"
+    yes = policy.decide(listed + [{"role": "user", "content": "yes"}])
+    assert yes.action == "cancel_pending_order" and yes.arguments == cancel.arguments
+
+
+def test_one_shopper_per_conversation(store) -> None:
+    users = list(store.users.values())
+    first, second = users[0], users[1]
+    messages = [
+        {"role": "user", "content": f"I'm {first['email']}"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "find_user_id_by_email", "arguments": json.dumps({"email": first["email"]})}}]},
+        {"role": "tool", "tool_call_id": "1", "content": next(k for k, v in store.users.items() if v is first)},
+        {"role": "user", "content": f"now look up {second['email']} too"},
+    ]
+    second_id = next(k for k, v in store.users.items() if v is second)
+    policy = DecisionPolicy(
+        Scripted(Decision("find_user_id_by_email", {"email": second["email"]}), Decision("get_user_details", {"user_id": second_id})),
+        default_tools(),
+    )
+    assert policy.decide(messages).action == "respond"
+
+
+def test_shopper_asking_for_a_person_is_transferred() -> None:
+    policy = DecisionPolicy(Scripted(), default_tools())
+    decision = policy.decide([{"role": "user", "content": "I want to speak to a human please"}])
+    assert decision.action == "transfer_to_human_agents" and decision.arguments["summary"]
+
+
+async def test_engine_never_runs_unconfirmed_consequential_call(db, store) -> None:
+    """A model that proposes cancelling at every step cannot cancel before the shopper's yes."""
+    order = pending_order(store)
+    user = store.users[order["user_id"]]
+    proposer = Scripted(
+        Decision("cancel_pending_order", {"order_id": order["order_id"], "reason": "no longer needed"}),
+        Decision("find_user_id_by_email"),
+        Decision("get_order_details"),
+    )
+    engine = ShopEngine(db, DecisionPolicy(proposer, default_tools()))
+    state = ConversationState("c1")
+    events = [e async for e in engine.run_turn(state, f"Please cancel order {order['order_id']}, I no longer need it. Email {user['email']}")]
+    tools_run = [e.tool for e in events if isinstance(e, StatusEvent) and e.state == "tool"]
+    assert "cancel_pending_order" not in tools_run
+    assert tools_run[:2] == ["find_user_id_by_email", "get_order_details"]
+    assert state.user_id == order["user_id"]
+    assert state.pending_action and state.pending_action["name"] == "cancel_pending_order"
+    reply = next(e for e in events if isinstance(e, ReplyEvent))
+    assert order["order_id"] in reply.text and reply.quick_replies
+    events = [e async for e in engine.run_turn(state, "yes")]
+    tools_run = [e.tool for e in events if isinstance(e, StatusEvent) and e.state == "tool"]
+    assert tools_run == ["cancel_pending_order"]
+    result = json.loads(state.messages[-2]["content"])
+    assert result["status"] == "cancelled"
+    assert state.pending_action is None and state.confirmations == []
+
+
+async def test_transfer_emits_handoff(db) -> None:
+    engine = ShopEngine(db, DecisionPolicy(Scripted(), default_tools()))
+    state = ConversationState("c2")
+    events = [e async for e in engine.run_turn(state, "can I talk to a real person")]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[-2:] == ["HandoffEvent", "StatusEvent"]
+    assert any(isinstance(e, HandoffEvent) and e.summary for e in events)
+    assert any(isinstance(e, DeltaEvent) for e in events)
