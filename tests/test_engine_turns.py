@@ -1,0 +1,133 @@
+"""Argument filling and validation, the grounding check, and the streaming order of a turn."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.engine import Decision, DecisionPolicy, ShopEngine, chunks
+from bot.engine_args import ConversationView, fill_arguments, find_address, find_name_zip
+from bot.engine_compose import Reply
+from bot.grounding import SAFE_REPLY, ungrounded
+from bot.store.generate import generate_store
+from bot.turns import ConversationState, DeltaEvent, ReplyEvent, StatusEvent
+from tests.store_helpers import make_store_db
+from tools.registry import default_tools
+
+
+class Scripted:
+    def __init__(self, *steps: Decision) -> None:
+        self.steps = list(steps)
+
+    def propose(self, view, tools):
+        return [Decision(s.action, s.arguments) for s in self.steps] + [Decision("respond")]
+
+
+def call(name: str, args: dict, result: str, n: int) -> list[dict]:
+    return [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": f"c{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]},
+        {"role": "tool", "tool_call_id": f"c{n}", "content": result},
+    ]
+
+
+@pytest.fixture()
+def store():
+    return generate_store(5, 10)
+
+
+@pytest.fixture()
+async def db(tmp_path: Path, store):
+    database = await make_store_db(tmp_path / "store.db", store)
+    yield database
+    await database.dispose()
+
+
+def test_arguments_come_from_the_conversation(store) -> None:
+    user_id, user = next(iter(store.users.items()))
+    first, last, zip_code = user["name"]["first_name"], user["name"]["last_name"], user["address"]["zip"]
+    view = ConversationView.parse([{"role": "user", "content": f"hi, my name is {first} {last} and my zip is {zip_code}"}])
+    assert fill_arguments("find_user_id_by_name_zip", view) == {"first_name": first, "last_name": last, "zip": zip_code}
+    assert fill_arguments("find_user_id_by_email", view) is None  # never guessed
+    assert fill_arguments("get_user_details", view) is None
+    order = store.orders[user["orders"][0]]
+    messages = [{"role": "user", "content": f"{first} {last}, {zip_code}. What about order {order['order_id']}?"}]
+    messages += call("find_user_id_by_name_zip", {}, user_id, 1)
+    messages += call("get_user_details", {"user_id": user_id}, json.dumps(user), 2)
+    view = ConversationView.parse(messages)
+    assert fill_arguments("get_user_details", view) == {"user_id": user_id}
+    assert fill_arguments("get_order_details", view) == {"order_id": order["order_id"]}
+
+
+def test_swap_arguments_from_the_listing(store) -> None:
+    user_id, user = next((k, u) for k, u in store.users.items() if any(store.orders[o]["status"] == "delivered" for o in u["orders"]))
+    order = next(store.orders[o] for o in user["orders"] if store.orders[o]["status"] == "delivered")
+    item = order["items"][0]
+    product = store.products[item["product_id"]]
+    new = next(v for v in product["variants"].values() if v["item_id"] != item["item_id"])
+    pm = next(iter(user["payment_methods"]))
+    messages = [{"role": "user", "content": "exchange please"}]
+    messages += call("find_user_id_by_email", {}, user_id, 1)
+    messages += call("get_user_details", {"user_id": user_id}, json.dumps(user), 2)
+    messages += call("get_order_details", {"order_id": order["order_id"]}, json.dumps(order), 3)
+    messages += call("get_product_details", {"product_id": product["product_id"]}, json.dumps(product), 4)
+    messages.append({"role": "assistant", "content": f"To confirm: in order {order['order_id']}, exchange item {item['item_id']} to item {new['item_id']}, paid with {pm}. Shall I go ahead (yes/no)?"})
+    messages.append({"role": "user", "content": "yes"})
+    args = fill_arguments("exchange_delivered_order_items", ConversationView.parse(messages))
+    assert args == {"order_id": order["order_id"], "item_ids": [item["item_id"]], "new_item_ids": [new["item_id"]], "payment_method_id": pm}
+    default_tools()["exchange_delivered_order_items"].validate(args)
+
+
+def test_parsers() -> None:
+    assert find_address("the new address is 12 Oak Lane, Apt 3, Springfield, IL 62704, USA") == {
+        "address1": "12 Oak Lane", "address2": "Apt 3", "city": "Springfield", "state": "IL", "country": "USA", "zip": "62704"
+    }
+    view = ConversationView.parse([{"role": "user", "content": "sure: Lena Park, postal code 10001"}])
+    assert find_name_zip(view) == ("Lena", "Park", "10001")
+
+
+def test_invalid_arguments_are_not_called() -> None:
+    """A model-supplied argument that fails the tool schema makes the engine reply instead."""
+    policy = DecisionPolicy(Scripted(Decision("calculate", {"expression": 42})), default_tools())
+    decision = policy.decide([{"role": "user", "content": "what is 40 + 2"}])
+    assert decision.action == "respond" and "invalid arguments" in decision.note
+
+
+def test_grounding_check() -> None:
+    messages = [{"role": "user", "content": "order #W1234567"}, {"role": "tool", "tool_call_id": "x", "content": '{"price": 17.0, "item_id": "1234567890"}'}]
+    assert ungrounded("Order #W1234567 costs $17.00 (item 1234567890).", messages) == []
+    assert ungrounded("Order #W7654321 costs $19.99.", messages) == ["#W7654321", "19.99"]
+    assert ungrounded("Refunds take 5 to 7 days.", messages, ["within 5 to 7 business days"]) == []
+
+
+async def test_ungrounded_reply_falls_back(db) -> None:
+    invent = lambda view, policy: Reply("Your refund of $123.45 is on its way.")  # noqa: E731
+    engine = ShopEngine(db, DecisionPolicy(Scripted(), default_tools()), composer=invent)
+    state = ConversationState("g")
+    events = [e async for e in engine.run_turn(state, "where is my refund?")]
+    reply = next(e for e in events if isinstance(e, ReplyEvent))
+    assert reply.text == SAFE_REPLY and "123.45" not in "".join(e.text for e in events if isinstance(e, DeltaEvent))
+
+
+async def test_stream_order(db, store) -> None:
+    user = next(iter(store.users.values()))
+    engine = ShopEngine(db, DecisionPolicy(Scripted(Decision("find_user_id_by_email"), Decision("get_user_details")), default_tools()))
+    state = ConversationState("s")
+    events = [e async for e in engine.run_turn(state, f"hello, I'm {user['email']}")]
+    kinds = [e.state if isinstance(e, StatusEvent) else type(e).__name__ for e in events]
+    assert kinds[0] == "thinking" and kinds[-1] == "idle"
+    assert kinds[1:3] == ["tool", "tool"]
+    first_delta = kinds.index("DeltaEvent")
+    assert "tool" not in kinds[first_delta:]  # text never interleaves with a tool call
+    assert kinds[-2] == "ReplyEvent"
+    deltas = "".join(e.text for e in events if isinstance(e, DeltaEvent))
+    reply = next(e for e in events if isinstance(e, ReplyEvent))
+    assert deltas == reply.text and len([e for e in events if isinstance(e, DeltaEvent)]) > 1
+    assert state.messages[-1] == {"role": "assistant", "content": reply.text}
+    restored = ConversationState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert restored.user_id == state.user_id
+
+
+def test_chunks_rejoin() -> None:
+    text = "one two three four five six seven"
+    assert "".join(chunks(text)) == text
