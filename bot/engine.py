@@ -141,13 +141,19 @@ class ShopEngine:
             else:
                 state.pending_action = None
         handoff: HandoffEvent | None = None
+        model_text: str | None = None
         for _step in range(MAX_STEPS):
             decision = await asyncio.to_thread(self.policy.decide, state.messages, state.pending_action)
             if decision.action == RESPOND:
+                model_text = decision.text  # an LLM backend's own words, still grounding-checked below
                 break
             tool = self.policy.tools[decision.action]
             yield StatusEvent("tool", tool=tool.name, label=tool.label or None)
             ctx = ToolContext(self.db, state.conversation_id, state.user_id, set(state.confirmations), self.services)
+            if tool.consequential and state.pending_action is None:
+                # A backend that writes its own listing: the rules above saw the listing and the
+                # shopper's yes right after it, so that yes confirms exactly this call.
+                ctx.confirm(tool.name, decision.arguments)
             result = await tool.invoke(ctx, decision.arguments)
             state.user_id = ctx.user_id
             state.confirmations = sorted(ctx.confirmations)
@@ -161,7 +167,10 @@ class ShopEngine:
             if tool.name == "transfer_to_human_agents" and result.ok:
                 handoff = HandoffEvent(reason="transfer", summary=str(decision.arguments.get("summary", "")))
                 break
-        reply = self.composer(ConversationView.parse(state.messages), self.policy_text)
+        if model_text:
+            reply = Reply(model_text, quick_replies=YES_NO if model_text.rstrip().endswith("?") and "yes" in model_text.lower() else [])
+        else:
+            reply = self.composer(ConversationView.parse(state.messages), self.policy_text)
         state.failures = 0 if reply.understood else state.failures + 1
         if state.failures >= MAX_FAILURES and handoff is None:
             reply = Reply("I'm not getting this right, so I'm passing you to a human colleague.")
