@@ -16,7 +16,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # torch first, pinned, from the CPU wheel index: PyPI's torch for Linux is a multi-GB CUDA build.
   # (GPU users: install a CUDA torch 2.13.0 into .venv before running this script.)
   if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    .venv/bin/python -m pip install --disable-pip-version-check -q --timeout 30 \
+    .venv/bin/python -m pip install --disable-pip-version-check -q --timeout 20 --retries 0 \
       --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple \
       "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
   fi
