@@ -29,6 +29,7 @@ class Settings:
     data_dir: Path | None
     host: str = "127.0.0.1"
     port: int = 8000
+    redis_url: str | None = None  # set to share conversations between worker processes
     demo_seed: int = 7
     demo_users: int = 200
     extra: dict[str, str] = field(default_factory=dict)
@@ -51,6 +52,7 @@ class Settings:
             "data_dir": _default_data_dir(),
             "host": os.environ.get("SHOPBOT_HOST", "127.0.0.1"),
             "port": int(os.environ.get("SHOPBOT_PORT", "8000")),
+            "redis_url": os.environ.get("SHOPBOT_REDIS_URL") or None,
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
