@@ -8,6 +8,7 @@ import pytest
 
 from bot.engine import Decision
 from bot.store.generate import generate_store
+from policies.router import CONFIRM_ASK
 from tools.search_policy import default_index
 from training.build_data import build
 from training.evaluate import evaluate
@@ -50,7 +51,7 @@ def test_transcripts_follow_the_policy(built) -> None:
                 if name in consequential:
                     seen += 1
                     assert authed
-                    assert t.messages[n - 1]["role"] == "user" and "(yes/no)?" in t.messages[n - 2]["content"]
+                    assert t.messages[n - 1]["role"] == "user" and CONFIRM_ASK.search(t.messages[n - 2]["content"])
             if m["role"] == "tool" and not m["content"].startswith("Error") and t.messages[n - 1]["tool_calls"][0]["function"]["name"].startswith("find_user"):
                 authed = True
     assert seen > 10

@@ -183,3 +183,30 @@ class Phrasing:
             "unsupported",
             ["I want to delete my account.", "can you send me an invoice for my last order?", "I forgot my password", "I'd like to file a complaint about a delivery driver", "please unsubscribe me from the newsletter"],
         )
+
+
+# The agent's side also varies, so the model does not key on one template's exact words (agents
+# written by others phrase the same step differently). Pairs of (pattern, alternatives).
+AGENT_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Shall I go ahead (yes/no)?", ("Do you want me to proceed? Please confirm (yes/no).", "Can you confirm you'd like me to proceed (yes)?", "Please reply yes to confirm, and I'll take care of it.", "Would you like me to go ahead with this?")),
+    ("To confirm: ", ("Here are the details: ", "Just to be sure, I'm going to ", "Before I proceed, please review: ", "")),
+    ("I can help with that. First I need to verify your identity: please give me the email on your account, or your first name, last name and zip code.",
+     ("Sure! To get started, could you please provide your email address, or your first and last name along with your zip code?",
+      "I'd be happy to help. Can you please authenticate yourself with your email, or with your name and zip code?",
+      "Happy to help! First, I need to locate your account. What's your email address (or full name and zip code)?")),
+    ("Which order would you like to", ("Could you tell me the order id you want to", "Can you share the order id of the order you'd like to")),
+    ("Anything else?", ("Is there anything else I can help you with?", "Let me know if you need anything else!", "")),
+    ("Which payment method should be used", ("Which payment method would you like to use", "Please choose the payment method to use")),
+    ("Thanks, ", ("Thank you, ", "Great, ", "Got it, ")),
+    ("Done: ", ("All set! ", "Your request went through: ", "")),
+)
+
+
+def restyle(text: str, rng: random.Random, p: float = 0.5) -> str:
+    """Swap template phrases for alternatives, each with probability p."""
+    for pattern, alternatives in AGENT_VARIANTS:
+        if pattern in text and rng.random() < p:
+            text = text.replace(pattern, rng.choice(alternatives))
+    if rng.random() < 0.15:
+        text = rng.choice(("Sure. ", "Okay! ", "Of course. ")) + text
+    return text

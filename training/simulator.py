@@ -15,7 +15,7 @@ from typing import Any
 
 from bot import engine_replies as R
 from bot.store.data import StoreData
-from training.phrasing import Phrasing, options_phrase
+from training.phrasing import Phrasing, options_phrase, restyle
 
 Dict = dict[str, Any]
 ORDER_KINDS = ("cancel", "return", "exchange", "modify_items", "modify_address", "modify_payment", "status")
@@ -96,7 +96,7 @@ class Conversation:
         self.messages.append({"role": "user", "content": text if raw else self.phr.finish(text)})
 
     def say(self, text: str) -> None:
-        self.messages.append({"role": "assistant", "content": text})
+        self.messages.append({"role": "assistant", "content": restyle(text, self.rng)})
 
     def call(self, name: str, arguments: Dict) -> str:
         self.calls += 1

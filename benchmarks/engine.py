@@ -1,0 +1,65 @@
+"""Decision latency of the default engine on CPU: `python -m benchmarks.engine [--n 300]`.
+
+Loads the trained model from $SHOPBOT_HOME/models/engine and times `DecisionPolicy.decide` on
+decision points of its dev transcripts, in conversation order. Two regimes:
+- cold: the text-embedding cache is cleared before every decision (both texts are encoded);
+- conversation: decisions in order with the cache kept, as in a live chat, where the agent's
+  last words were already encoded at the previous step and only the new shopper text is new.
+Prints medians and tail percentiles in milliseconds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import numpy as np
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=300, help="decision points to time")
+    args = parser.parse_args()
+
+    from bot.engine import load_policy
+    from bot.settings import Settings
+    from training.transcripts import decision_points, read_jsonl
+
+    settings = Settings.from_env()
+    policy = load_policy(settings)
+    encoder = policy.proposer.router.encoder
+    dev = read_jsonl(settings.models_dir / "engine" / "dev.jsonl")
+    points = [ctx for t in dev for ctx, _ in decision_points(t)][: args.n]
+    for ctx in points[:5]:  # warm-up (lazy init, allocator)
+        policy.decide(ctx)
+    results = {}
+    for regime in ("cold", "conversation"):
+        encoder.cache.clear()
+        times = []
+        for ctx in points:
+            if regime == "cold":
+                encoder.cache.clear()
+            started = time.perf_counter()
+            policy.decide(ctx)
+            times.append((time.perf_counter() - started) * 1000)
+        results[regime] = {
+            "n": len(times),
+            "p50_ms": round(statistics.median(times), 2),
+            "p95_ms": round(percentile(times, 95), 2),
+            "p99_ms": round(percentile(times, 99), 2),
+            "mean_ms": round(statistics.fmean(times), 2),
+        }
+    import os
+
+    results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, torch threads 1, no GPU"
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
