@@ -1,0 +1,148 @@
+"""The two classifiers behind the moderator.
+
+`TrainedClassifier` (mode "classifier+rules"): what `shopbot train moderation` builds. Features:
+MiniLM embeddings (int8, 128 tokens) and character n-grams of the normalised text. Base models:
+  - emb_any:        logistic regression "any category unsafe" on the embedding;
+  - emb_categories: one logistic regression per OpenAI category, combined by noisy-or;
+  - char:           logistic regression on character 2-5-gram TF-IDF;
+  - profanity:      the offensive-language model shipped in the alt-profanity-check package;
+  - ext:*:          heads trained only on the public toxicity sets (tweets, Wikipedia, ToxiGen);
+a stacking logistic regression, fitted on out-of-fold predictions, turns them into `unsafe`.
+Category scores come from the per-category heads.
+
+`PackageClassifier` (mode "rules+package"): on a fresh machine without the public data. A small
+head fitted at start-up on our own labelled examples (`examples.py`) plus alt-profanity-check.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from policies.moderation.config import CLASSIFIER_CATEGORIES
+from policies.moderation.encoder import Encoder
+
+ARTIFACT = "heads.joblib"
+SIDECAR = "moderation.json"
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def profanity_probs(texts: list[str]) -> np.ndarray:
+    """Probabilities from alt-profanity-check (MIT licence), imported lazily: it loads at import."""
+    from profanity_check import predict_prob
+
+    if not texts:
+        return np.zeros(0)
+    return np.asarray(predict_prob(texts), dtype=np.float64)
+
+
+def category_probs(heads: dict[str, Any], emb: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: head.predict_proba(emb)[:, 1] for name, head in heads["categories"].items()}
+
+
+def stack_features(heads: dict[str, Any], emb: np.ndarray, normalized: list[str], profanity: np.ndarray) -> np.ndarray:
+    """The stacker's input: one logit column per base model, in `heads["stack_columns"]` order."""
+    cats = category_probs(heads, emb)
+    noisy_or = 1 - np.prod([1 - p for p in cats.values()], axis=0)
+    columns = [
+        heads["emb_any"].decision_function(emb),
+        logit(noisy_or),
+        heads["char_lr"].decision_function(heads["char_vectorizer"].transform(normalized)),
+        logit(profanity),
+    ]
+    columns += [heads["ext"][name].decision_function(emb) for name in sorted(heads["ext"])]
+    return np.column_stack(columns)
+
+
+class TrainedClassifier:
+    """Loads `heads.joblib` + `moderation.json` from a directory written by training/moderation.py."""
+
+    mode = "classifier+rules"
+
+    def __init__(self, directory: Path) -> None:
+        import joblib
+
+        self.directory = directory
+        self.meta: dict[str, Any] = json.loads((directory / SIDECAR).read_text())
+        self.heads: dict[str, Any] = joblib.load(directory / ARTIFACT)
+        self.encoder = Encoder(max_tokens=int(self.meta.get("max_tokens", 128)))
+
+    @property
+    def unsafe_threshold(self) -> float:
+        return float(self.meta["thresholds"]["unsafe"])
+
+    def score_batch(self, normalized: list[str]) -> list[dict[str, float]]:
+        if not normalized:
+            return []
+        emb = self.encoder.embed(normalized)
+        feats = stack_features(self.heads, emb, normalized, profanity_probs(normalized))
+        unsafe = self.heads["stacker"].predict_proba(feats)[:, 1]
+        cats = category_probs(self.heads, emb)
+        return [
+            {"unsafe": float(unsafe[i]), **{name: float(cats[name][i]) for name in cats}}
+            for i in range(len(normalized))
+        ]
+
+    def score(self, normalized: str) -> dict[str, float]:
+        return self.score_batch([normalized])[0]
+
+
+class PackageClassifier:
+    """No trained model: our own examples + the alt-profanity-check model. Fitted lazily (~1 s)."""
+
+    mode = "rules+package"
+
+    def __init__(self) -> None:
+        self.encoder = Encoder(max_tokens=128)
+        self._head: Any = None
+        self._labels: list[str] = []
+        self._lock = threading.Lock()
+
+    def _fit(self) -> None:
+        with self._lock:
+            if self._head is not None:
+                return
+            from sklearn.linear_model import LogisticRegression
+
+            from policies.moderation.benign_text import generate_benign
+            from policies.moderation.examples import BENIGN_EXAMPLES, UNSAFE_EXAMPLES
+            from policies.moderation.normalize import normalize
+
+            texts, labels = [], []
+            for category, examples in UNSAFE_EXAMPLES.items():
+                texts += examples
+                labels += [category] * len(examples)
+            benign = BENIGN_EXAMPLES + generate_benign(300, seed=1)
+            texts += benign
+            labels += ["benign"] * len(benign)
+            emb = self.encoder.embed([normalize(t) for t in texts])
+            head = LogisticRegression(C=4.0, max_iter=2000).fit(emb, labels)
+            self._labels = list(head.classes_)
+            self._head = head
+
+    def score_batch(self, normalized: list[str]) -> list[dict[str, float]]:
+        if not normalized:
+            return []
+        self._fit()
+        probs = self._head.predict_proba(self.encoder.embed(normalized))
+        offensive = profanity_probs(normalized)
+        results = []
+        for row, off in zip(probs, offensive):
+            scores = {name: 0.0 for name in CLASSIFIER_CATEGORIES}
+            for label, p in zip(self._labels, row):
+                if label != "benign":
+                    scores[label] = float(p)
+            scores["offensive"] = float(off)
+            scores["unsafe"] = float(1.0 - row[self._labels.index("benign")])
+            results.append(scores)
+        return results
+
+    def score(self, normalized: str) -> dict[str, float]:
+        return self.score_batch([normalized])[0]

@@ -1,0 +1,140 @@
+"""`ShopModerator`: normalise, redact personal data, run the rules and the classifier, pick an action.
+
+Order of precedence when several categories fire: support (self-harm: supportive reply + flag) >
+block > flag > redact > allow. Bot and agent messages pass the same filter, but are never blocked:
+what would block a shopper flags the conversation for review instead, and personal data is always
+redacted.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+from policies.moderation.classifier import ARTIFACT, SIDECAR, PackageClassifier, TrainedClassifier
+from policies.moderation.config import (
+    BLOCK_REPLIES,
+    CLASSIFIER_CATEGORIES,
+    DEFAULT_BLOCK_REPLY,
+    SUPPORT_REPLY,
+    ModerationConfig,
+)
+from policies.moderation.normalize import normalize
+from policies.moderation.pii import redact
+from policies.moderation.rules import rule_categories
+from policies.moderation_api import ModerationResult, Source
+
+log = logging.getLogger(__name__)
+
+MAX_RULE_CHARS = 50_000  # rules read this much of a message; longer input is cut for detection only
+MAX_CLASSIFIER_CHARS = 4_000  # the encoder sees 128 tokens anyway; n-grams need not read a novel
+_PRECEDENCE = {"support": 4, "block": 3, "flag": 2, "redact": 1, "allow": 0}
+
+
+class Classifier(Protocol):
+    mode: str
+
+    def score(self, normalized: str) -> dict[str, float]: ...
+
+    def score_batch(self, normalized: list[str]) -> list[dict[str, float]]: ...
+
+
+class ShopModerator:
+    """The project's `Moderator` (see policies/moderation_api.py)."""
+
+    def __init__(self, classifier: Classifier | None = None, config: ModerationConfig | None = None) -> None:
+        self.classifier = classifier
+        config = config or ModerationConfig()
+        if isinstance(classifier, TrainedClassifier):
+            config = config.with_unsafe_threshold(classifier.unsafe_threshold)
+        self.config = config
+
+    @property
+    def mode(self) -> str:
+        return self.classifier.mode if self.classifier is not None else "rules only"
+
+    # -- scoring -------------------------------------------------------------------------------
+    def scores(self, text: str, source: Source = "shopper") -> dict[str, float]:
+        """Every score the decision uses: rule categories and (when present) classifier outputs."""
+        normalized = normalize(text[:MAX_RULE_CHARS])
+        scores = dict(rule_categories(normalized, source))
+        if self.classifier is not None and normalized:
+            for name, value in self.classifier.score(normalized[:MAX_CLASSIFIER_CHARS]).items():
+                scores[name] = max(value, scores.get(name, 0.0)) if name in CLASSIFIER_CATEGORIES else value
+        return scores
+
+    def unsafe_score(self, text: str) -> float:
+        """One number for evaluation: how likely the text is unsafe in any OpenAI category."""
+        scores = self.scores(text)
+        rule_hit = max((scores.get(c, 0.0) for c in ("self-harm", "violence", "sexual/minors")), default=0.0)
+        return max(scores.get("unsafe", 0.0), rule_hit)
+
+    def _fired(self, scores: dict[str, float]) -> list[str]:
+        config = self.config
+        fired = [
+            name for name, value in scores.items()
+            if name not in CLASSIFIER_CATEGORIES and name not in ("unsafe", "offensive")
+            and value >= config.policy(name).threshold
+        ]
+        # Rule hits for classifier categories (self-harm, threats, sexual/minors) score 1.0.
+        fired += [c for c in CLASSIFIER_CATEGORIES if scores.get(c, 0.0) >= 1.0]
+        if scores.get("unsafe", 0.0) >= config.unsafe_threshold:
+            ranked = sorted(CLASSIFIER_CATEGORIES, key=lambda c: scores.get(c, 0.0), reverse=True)
+            fired.append(ranked[0])
+            fired += [c for c in ranked[1:] if scores.get(c, 0.0) >= config.policy(c).threshold]
+        if scores.get("offensive", 0.0) >= config.offensive_threshold:
+            fired.append("harassment")
+        return sorted(set(fired), key=lambda c: (-_PRECEDENCE[config.policy(c).action], c))
+
+    # -- the seam ------------------------------------------------------------------------------
+    def check(self, text: str, source: Source = "shopper") -> ModerationResult:
+        if not text or not text.strip():
+            return ModerationResult(action="allow", text=text)
+        redacted, pii_kinds = redact(text)
+        scores = self.scores(text, source)
+        for kind in pii_kinds:
+            scores[f"pii/{kind}"] = 1.0
+        reasons = self._fired(scores)
+        wanted = max((self.config.policy(r).action for r in reasons), key=_PRECEDENCE.__getitem__, default="allow")
+        reply: str | None = None
+        if source != "shopper" and wanted in ("block", "support"):
+            action = "flag"  # never block a bot or agent message silently: a human reviews it
+        elif wanted == "support":
+            action, reply = "flag", SUPPORT_REPLY
+        elif wanted == "block":
+            action = "block"
+            reply = BLOCK_REPLIES.get(reasons[0], DEFAULT_BLOCK_REPLY)
+        elif wanted == "redact" and not pii_kinds:
+            action = "allow"
+        else:
+            action = wanted
+        return ModerationResult(
+            action=action,  # type: ignore[arg-type]
+            text=redacted if pii_kinds else text,
+            reasons=reasons,
+            reply=reply,
+            scores={k: round(v, 4) for k, v in scores.items()},
+        )
+
+
+def load_moderator(settings: object, config: ModerationConfig | None = None) -> ShopModerator:
+    """The trained classifier from `settings.models_dir/moderation` if present, else rules+package.
+
+    `.mode` says which: "classifier+rules", "rules+package" or "rules only".
+    """
+    directory = Path(getattr(settings, "models_dir")) / "moderation"
+    if (directory / SIDECAR).is_file() and (directory / ARTIFACT).is_file():
+        try:
+            return ShopModerator(TrainedClassifier(directory), config)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("moderation model in %s could not be loaded (%s); using rules+package", directory, exc)
+    try:
+        import profanity_check  # noqa: F401  (checks the package is there; its model loads lazily)
+
+        from policies.moderation.encoder import minilm_path
+
+        minilm_path()
+        return ShopModerator(PackageClassifier(), config)
+    except ImportError as exc:
+        log.warning("moderation runs on rules only: %s", exc)
+        return ShopModerator(None, config)
