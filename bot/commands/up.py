@@ -23,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     up = subparsers.add_parser("up", help="prepare what is missing (database, index, models) and serve")
     up.add_argument("--host", default=None)
     up.add_argument("--port", type=int, default=None)
+    up.add_argument("--workers", type=int, default=None, help="server processes (several need SHOPBOT_REDIS_URL)")
     up.set_defaults(func=run_up)
 
 
@@ -48,5 +49,7 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         serve_argv += ["--host", args.host]
     if args.port:
         serve_argv += ["--port", str(args.port)]
+    if args.workers:
+        serve_argv += ["--workers", str(args.workers)]
     serve_args = parser.parse_args(serve_argv)
     return int(serve_args.func(serve_args, settings) or 0)
