@@ -19,7 +19,7 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER_ID = re.compile(r"#?W\d{7}\b")
 ITEM_ID = re.compile(r"\b\d{10}\b")
 ZIP = re.compile(r"\b\d{5}\b")
-SWAP_PAIR = re.compile(r"(\d{10})\D{0,160}?\bto\b\D{0,60}?(\d{10})")
+SWAP_PAIR = re.compile(r"\b(\d{10})\b[^;\n]{0,200}?(?:\bto\b|\bwith\b|\bfor\b|→|->)[^;\n]{0,80}?\b(\d{10})\b")
 PM_ID = re.compile(r"\b(?:credit_card|gift_card|paypal)_\d+\b")
 NAME_PATTERNS = (
     re.compile(r"(?:my name is|name's|name is|i am|i'm|this is|it's|its)\s+([A-Za-z][a-z'-]+)\s+([A-Za-z][A-Za-z'-]+)", re.I),
@@ -28,7 +28,8 @@ NAME_PATTERNS = (
     re.compile(r"\b([A-Z][a-z'-]+)\s+([A-Z][a-z'-]+)\b"),
 )
 NOT_NAMES = {"my", "zip", "code", "the", "and", "name", "is", "a", "an", "in", "live", "at", "sure", "hi", "hello", "hey", "yes", "ok",
-             "i", "im", "thanks", "thank", "you", "please", "email", "it", "this", "postal", "can", "could", "would", "want", "need", "order"}
+             "i", "im", "thanks", "thank", "you", "please", "email", "it", "this", "postal", "can", "could", "would", "want", "need", "order",
+             "ordered", "by", "no", "not", "mistake", "looking", "trying", "going", "the", "from", "for", "to", "with", "of", "on"}
 YES = re.compile(r"^\s*(?:yes|yeah|yep|yup|sure|ok|okay|confirm|correct|go ahead|please do|do it|proceed|that's right|y)\b", re.I)
 NO = re.compile(r"^\s*(?:no|nope|nah|don't|do not|wait|not yet|cancel that|stop)\b", re.I)
 REASONS = {"no longer needed": ("no longer need", "not needed", "don't need", "do not need", "no longer needed"), "ordered by mistake": ("mistake", "by accident", "accidentally")}
@@ -172,13 +173,16 @@ def find_name_zip(view: ConversationView) -> tuple[str, str, str] | None:
             if zips:
                 zip_code = zips[-1]
         if first is None:
-            for pattern in NAME_PATTERNS:
-                for a, b in pattern.findall(text):
-                    if a.lower() not in NOT_NAMES and b.lower() not in NOT_NAMES:
-                        first, last = a, b
-                        break
-                if first:
-                    break
+            candidates = [
+                (a, b)
+                for pattern in NAME_PATTERNS
+                for a, b in pattern.findall(text)
+                if a.lower() not in NOT_NAMES and b.lower() not in NOT_NAMES
+            ]
+            # Prefer a pair written with capitals ("It's Ana Ruiz" over "it's ordered by ...").
+            capitalised = [c for c in candidates if c[0][:1].isupper() and c[1][:1].isupper()]
+            if capitalised or candidates:
+                first, last = (capitalised or candidates)[0]
         if zip_code and first:
             break
     if zip_code and first and last:

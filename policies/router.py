@@ -31,6 +31,7 @@ from bot.engine_args import (
     ZIP,
     ConversationView,
     fill_arguments,
+    find_items,
     find_name_zip,
 )
 
@@ -131,7 +132,12 @@ def state_features(view: ConversationView) -> np.ndarray:
     status = order.get("status") if order else None
     f += [status == s for s in STATUSES] + [order is None]
     unfetched = [o for o in (view.profile or {}).get("orders", []) if o not in view.orders]
-    f += [bool(unfetched), len(view.orders) / 5, len(view.products) / 3]
+    n_orders = len((view.profile or {}).get("orders", []))
+    f += [bool(unfetched), len(view.orders) / 5, len(view.products) / 3, n_orders <= 5, n_orders / 10]
+    recent = view.recent_user_text(4)
+    in_order = bool(order) and bool(find_items(order, recent))
+    f += [in_order, bool(order) and not in_order]
+    f += [bool(re.search(r"gift", recent, re.I)), bool(re.search(r"paypal|credit|card ending|visa|mastercard", recent, re.I))]
     f += [fill_arguments(name, view) is not None for name in FILLABLE]
     return np.asarray(f, dtype=np.float32)
 
@@ -153,6 +159,11 @@ class TextEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
+        import torch
+
+        # One intra-op thread: single short texts are latency-bound, and extra threads only
+        # contend with the server's other work on a small CPU.
+        torch.set_num_threads(1)
         self.model = SentenceTransformer(path or minilm_path(), device="cpu")
         self.model.max_seq_length = 128
         self.cache: OrderedDict[str, np.ndarray] = OrderedDict()

@@ -1,0 +1,78 @@
+"""End to end with a trained default model (slow: trains a small one, about a minute or two).
+
+`shopbot train --quick` into a temporary SHOPBOT_HOME, then the server's `load_engine` runs a
+real conversation over the demo store database, and `evaluate` scores the dev split.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.engine import NotReadyEngine, EngineNotReady, ShopEngine, load_engine, load_policy
+from bot.settings import Settings
+from bot.store.generate import generate_store
+from bot.turns import ConversationState, ReplyEvent, StatusEvent
+from tests.store_helpers import make_store_db
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory) -> Settings:
+    from bot.commands import train
+
+    home = tmp_path_factory.mktemp("home")
+    settings = Settings.from_env(home=home, data_dir=None)
+    parser = argparse.ArgumentParser()
+    train.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "--quick"])
+    assert args.func(args, settings) == 0
+    return settings
+
+
+async def test_missing_model_gives_clear_error(tmp_path: Path) -> None:
+    settings = Settings.from_env(home=tmp_path / "empty")
+    engine = load_engine(settings, None)  # type: ignore[arg-type]
+    assert isinstance(engine, NotReadyEngine)
+    with pytest.raises(EngineNotReady, match="shopbot train"):
+        async for _ in engine.run_turn(ConversationState("x"), "hi"):
+            pass
+
+
+def test_model_card(trained_home: Settings) -> None:
+    card = json.loads((trained_home.models_dir / "engine" / "model_card.json").read_text())
+    assert card["data_sources"] and card["train_hash"] and card["dev_metrics"]["decisions"] > 50
+    assert card["dev_metrics"]["action_accuracy"] > 0.75
+
+
+async def test_conversation_with_trained_engine(trained_home: Settings, tmp_path: Path) -> None:
+    store = generate_store(trained_home.demo_seed, trained_home.demo_users)
+    db = await make_store_db(tmp_path / "store.db", store)
+    try:
+        engine = load_engine(trained_home, db)
+        assert isinstance(engine, ShopEngine)
+        order = next(o for o in store.orders.values() if o["status"] == "pending")
+        user = store.users[order["user_id"]]
+        state = ConversationState("e2e")
+        events = [e async for e in engine.run_turn(state, f"I want to cancel order {order['order_id']}")]
+        assert not [e for e in events if isinstance(e, StatusEvent) and e.state == "tool"]  # not authenticated yet
+        events = [e async for e in engine.run_turn(state, f"my email is {user['email']}")]
+        tools = [e.tool for e in events if isinstance(e, StatusEvent) and e.state == "tool"]
+        assert tools[:2] == ["find_user_id_by_email", "get_user_details"]
+        assert state.user_id == order["user_id"]
+        reply = next(e for e in events if isinstance(e, ReplyEvent))
+        assert reply.text
+    finally:
+        await db.dispose()
+
+
+def test_evaluate_trained(trained_home: Settings) -> None:
+    from training.evaluate import evaluate
+    from training.transcripts import read_jsonl
+
+    dev = read_jsonl(trained_home.models_dir / "engine" / "dev.jsonl")[:40]
+    report = evaluate(load_policy(trained_home), dev)
+    assert report["action_accuracy"] > 0.75 and report["latency_ms_p50"] < 200
