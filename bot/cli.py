@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "bot.commands.agents",
     "bot.commands.train",
     "bot.commands.evaluate",
+    "bot.commands.index",
 )
 
 

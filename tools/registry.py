@@ -24,7 +24,7 @@ STORE_TOOLS: tuple[str, ...] = (
     "transfer_to_human_agents",
 )
 # Tools added by later features; each module `tools.<name>` defines a `Tool` called `<name>`.
-EXTRA_TOOLS: tuple[str, ...] = ("search_policy",)
+EXTRA_TOOLS: tuple[str, ...] = ("search_policy", "search_products", "recommend_products", "describe_product")
 
 
 def load_tool(name: str) -> Tool:

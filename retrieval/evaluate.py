@@ -1,0 +1,96 @@
+"""nDCG@10 of product search on hand-written shopper queries (docs/retrieval.md).
+
+    python -m retrieval.evaluate            # uses $SHOPBOT_HOME's database and index
+
+Demo set (`devsets/demo_queries.jsonl`): graded relevance by product name within the demo store
+(2 = what was asked for, 1 = a reasonable alternative). Best Buy set (`devsets/bestbuy_queries.jsonl`):
+queries written by us, relevance by rules over the product name and category path (grade 2 when
+every word of one `grade2` group appears, 1 for a `grade1` group; 0 above a stated `max_price`).
+Each set is searched within its own source, so products of another catalog never count against it.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from retrieval.catalog import CatalogProduct
+from retrieval.search import SearchFilters
+
+DEVSETS = Path(__file__).resolve().parent / "devsets"
+
+
+def dcg(gains: list[float]) -> float:
+    return sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(gains))
+
+
+def ndcg(ranked_gains: list[float], ideal_gains: list[float], k: int = 10) -> float:
+    ideal = dcg(sorted(ideal_gains, reverse=True)[:k])
+    return dcg(ranked_gains[:k]) / ideal if ideal > 0 else 0.0
+
+
+def load_set(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (DEVSETS / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def rule_grade(item: dict[str, Any], product: CatalogProduct) -> int:
+    text = (product.name + " " + (product.category or "")).lower()
+    if "max_price" in item and min(v.price for v in product.variants) > item["max_price"]:
+        return 0
+    for grade, key in ((2, "grade2"), (1, "grade1")):
+        if any(all(word in text for word in group) for group in item.get(key, [])):
+            return grade
+    return 0
+
+
+def evaluate(catalog: Any, mode: str = "hybrid", k: int = 10) -> dict[str, Any]:
+    """Mean nDCG@k on both sets (`catalog` is a CatalogSearch)."""
+    out: dict[str, Any] = {}
+    demo = [p for p in catalog.products.values() if p.source == "demo"]
+    if demo:
+        scores = []
+        for item in load_set("demo_queries.jsonl"):
+            hits = catalog.search(item["query"], k, SearchFilters(sources={"demo"}), mode=mode)
+            grades = item["relevant"]
+            scores.append(ndcg([grades.get(h.name, 0) for h in hits], [g for g in grades.values()], k))
+        out["demo"] = {"queries": len(scores), "ndcg@10": sum(scores) / len(scores), "per_query": scores}
+    bestbuy = [p for p in catalog.products.values() if p.source == "bestbuy"]
+    if bestbuy:
+        scores = []
+        for item in load_set("bestbuy_queries.jsonl"):
+            hits = catalog.search(item["query"], k, SearchFilters(sources={"bestbuy"}), mode=mode)
+            ideal = [g for g in (rule_grade(item, p) for p in bestbuy) if g > 0]
+            scores.append(ndcg([rule_grade(item, catalog.products[h.id]) for h in hits], ideal, k))
+        out["bestbuy"] = {"queries": len(scores), "ndcg@10": sum(scores) / len(scores), "per_query": scores}
+    return out
+
+
+async def _main(args: argparse.Namespace) -> None:
+    from bot.db import Database
+    from bot.settings import Settings
+    from retrieval.service import CatalogSearch
+
+    settings = Settings.from_env()
+    db = Database(settings.database_url)
+    try:
+        catalog = await CatalogSearch.load(settings, db)
+        for mode in args.modes:
+            result = evaluate(catalog, mode)
+            for name, r in result.items():
+                print(f"{name:8s} {mode:8s} nDCG@10 = {r['ndcg@10']:.3f} over {r['queries']} queries")
+                if args.verbose:
+                    queries = load_set("demo_queries.jsonl" if name == "demo" else "bestbuy_queries.jsonl")
+                    for q, s in zip(queries, r["per_query"]):
+                        print(f"    {s:.2f}  {q['query']}")
+    finally:
+        await db.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--modes", nargs="+", default=["dense", "lexical", "hybrid"])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    asyncio.run(_main(parser.parse_args()))

@@ -1,0 +1,165 @@
+"""The FAISS index over product vectors, with its sidecar.
+
+Vectors are L2-normalised, so inner product = cosine. Below `HNSW_THRESHOLD` vectors the index is
+exact (`IndexFlatIP`): at catalog sizes a flat scan is both exact and fast (a 5k x 384 scan is
+~0.2 ms). Above it, `IndexHNSWFlat` (inner product), M=32, efConstruction=200, efSearch=128:
+the settings benchmarks/search.py measured at recall@10 >= 0.95 (docs/performance.md).
+
+`index.faiss` is saved with `index.json` (model name, dimension, count, data hash, created) and
+`ids.json` (row -> product id). Loading refuses a pair that does not match: another model,
+another dimension, or a sidecar written for different data. When FAISS sees a GPU
+(`faiss.get_num_gpus() > 0`, faiss GPU build), search runs there; nothing else changes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 128
+INDEX_FILE = "index.faiss"
+SIDECAR_FILE = "index.json"
+IDS_FILE = "ids.json"
+
+
+class IndexMismatch(ValueError):
+    """The index file and its sidecar (or the model asked for) do not belong together."""
+
+
+class IndexMissing(FileNotFoundError):
+    """No index has been built yet."""
+
+
+def data_hash(ids: list[str], keys: list[str]) -> str:
+    """A hash of what was indexed: row order, product ids and the hash of each embedded text."""
+    digest = hashlib.sha256()
+    for pid, key in zip(ids, keys):
+        digest.update(f"{pid}\t{key}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _to_gpu(index):  # type: ignore[no-untyped-def]
+    import faiss
+
+    if hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0 and hasattr(faiss, "index_cpu_to_all_gpus"):
+        try:
+            return faiss.index_cpu_to_all_gpus(index)
+        except RuntimeError as exc:  # HNSW has no GPU form in FAISS: it stays on the CPU
+            log.info("FAISS index stays on the CPU: %s", exc)
+    return index
+
+
+def build_faiss(vectors: np.ndarray, *, hnsw_threshold: int = HNSW_THRESHOLD, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION, ef_search: int = HNSW_EF_SEARCH):  # type: ignore[no-untyped-def]
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    d = vectors.shape[1]
+    if len(vectors) < hnsw_threshold:
+        index = faiss.IndexFlatIP(d)
+    else:
+        index = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        index.hnsw.efSearch = ef_search
+    index.add(vectors)
+    return index
+
+
+@dataclass
+class Sidecar:
+    model: str
+    dimension: int
+    count: int
+    data_hash: str
+    index_type: str
+    created: str
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+class VectorIndex:
+    """A FAISS index whose rows map to product ids."""
+
+    def __init__(self, index, ids: list[str], keys: list[str], sidecar: Sidecar) -> None:  # type: ignore[no-untyped-def]
+        if index.ntotal != len(ids) or len(keys) != len(ids):
+            raise IndexMismatch(f"the index holds {index.ntotal} vectors but {len(ids)} ids and {len(keys)} text hashes")
+        self.cpu_index = index
+        self.index = _to_gpu(index)
+        self.ids = ids
+        self.keys = keys  # hash of the text embedded for each row
+        self.sidecar = sidecar
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, ids: list[str], keys: list[str], model: str, **options: int) -> "VectorIndex":
+        index = build_faiss(vectors.reshape(len(ids), -1) if len(ids) else vectors, **options)
+        sidecar = Sidecar(
+            model=model,
+            dimension=int(index.d),
+            count=len(ids),
+            data_hash=data_hash(ids, keys),
+            index_type=type(index).__name__,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        return cls(index, ids, keys, sidecar)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        k = max(1, min(k, len(self.ids)))
+        if not self.ids:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        return self.index.search(queries, k)
+
+    def reconstruct(self, row: int) -> np.ndarray:
+        return self.cpu_index.reconstruct(row)
+
+    def save(self, directory: Path) -> None:
+        import faiss
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        # Write beside, then rename: a reader never sees a new index with an old sidecar.
+        faiss.write_index(self.cpu_index, str(directory / (INDEX_FILE + ".tmp")))
+        (directory / (IDS_FILE + ".tmp")).write_text(json.dumps({"ids": self.ids, "keys": self.keys}), encoding="utf-8")
+        (directory / (SIDECAR_FILE + ".tmp")).write_text(json.dumps(self.sidecar.as_dict(), indent=2), encoding="utf-8")
+        for name in (INDEX_FILE, IDS_FILE, SIDECAR_FILE):
+            os.replace(directory / (name + ".tmp"), directory / name)
+
+    @classmethod
+    def load(cls, directory: Path, *, model: str, dimension: int) -> "VectorIndex":
+        """Load the index and refuse it unless file, sidecar, ids and the model asked for agree."""
+        import faiss
+
+        directory = Path(directory)
+        if not (directory / INDEX_FILE).is_file() or not (directory / SIDECAR_FILE).is_file():
+            raise IndexMissing(f"no product index in {directory}; run `shopbot index`")
+        try:
+            sidecar = Sidecar(**json.loads((directory / SIDECAR_FILE).read_text(encoding="utf-8")))
+            rows = json.loads((directory / IDS_FILE).read_text(encoding="utf-8"))
+            ids, keys = list(rows["ids"]), list(rows["keys"])
+        except (OSError, json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise IndexMismatch(f"unreadable index sidecar in {directory}: {exc}") from None
+        if sidecar.model != model:
+            raise IndexMismatch(f"the index was built with {sidecar.model!r}, not {model!r}; run `shopbot index`")
+        if sidecar.dimension != dimension:
+            raise IndexMismatch(f"the index has dimension {sidecar.dimension}, the model {dimension}")
+        index = faiss.read_index(str(directory / INDEX_FILE))
+        if index.d != sidecar.dimension or index.ntotal != sidecar.count or len(ids) != sidecar.count:
+            raise IndexMismatch(
+                f"index file ({index.ntotal} x {index.d}) and sidecar ({sidecar.count} x {sidecar.dimension}) do not match"
+            )
+        if data_hash(ids, keys) != sidecar.data_hash:
+            raise IndexMismatch("the sidecar was written for different catalog data; run `shopbot index`")
+        if isinstance(index, faiss.IndexHNSW):
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+        return cls(index, ids, keys, sidecar)

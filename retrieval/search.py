@@ -1,0 +1,258 @@
+"""Hybrid product search: dense (MiniLM + FAISS) and lexical (BM25) rankings fused by reciprocal
+rank fusion, then structured filters applied per variant.
+
+Filters come from two places: tool arguments (hard: brand, category, price, options, in stock) and
+the shopper's words (`retrieval.query`): price bounds and "in stock" are hard; brand and option
+words rank matching products and variants first (see the module docstring there for why).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from retrieval.catalog import CatalogProduct, CatalogVariant
+from retrieval.describe import option_values
+from retrieval.index import VectorIndex
+from retrieval.query import ParsedQuery, Vocabulary, normalise, parse_query
+
+Mode = Literal["hybrid", "dense", "lexical"]
+RRF_K = 60  # the constant of Cormack et al.; rank 1 scores 1/61
+OPTION_MATCH_BONUS = 0.25 / (RRF_K + 1)
+OPTION_MISMATCH_FACTOR = 0.9
+BRAND_BONUS = 0.25 / (RRF_K + 1)
+POPULARITY_WEIGHT = 0.1 / (RRF_K + 1)
+_TOKEN = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    "a an the to of and or in on for is are be it i my me we our you your with something some that this these those "
+    "need want looking look find get buy any good best nice new please can could would like just really very".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    out = []
+    for token in _TOKEN.findall(text.lower()):
+        if token in _STOP:
+            continue
+        if len(token) > 4 and token.endswith("ies"):
+            token = token[:-3] + "y"
+        elif len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+            token = token[:-1]
+        out.append(token)
+    return out
+
+
+def options_summary(product: CatalogProduct) -> str:
+    return "; ".join(f"{name}: {', '.join(values)}" for name, values in option_values(product).items())
+
+
+def document_text(product: CatalogProduct, generated: str | None = None) -> str:
+    """The text embedded for a product: who, what, where in the catalog, options, description."""
+    parts = [product.name]
+    if product.brand:
+        parts.append(f"Brand: {product.brand}")
+    if product.category:
+        parts.append(f"Category: {product.category}")
+    summary = options_summary(product)
+    if summary:
+        parts.append(f"Options: {summary}")
+    description = product.description or generated
+    if description:
+        parts.append(description[:300])
+    return ". ".join(parts)
+
+
+def lexical_text(product: CatalogProduct, generated: str | None = None) -> str:
+    # The name counts twice: it is the most precise thing a product says about itself.
+    values = " ".join(v for vals in option_values(product).values() for v in vals)
+    return " ".join([product.name, product.name, product.brand or "", product.category or "", values, product.description or generated or ""])
+
+
+@dataclass
+class SearchFilters:
+    """Hard constraints from tool arguments (all optional)."""
+
+    min_price: float | None = None
+    max_price: float | None = None
+    brand: str | None = None
+    category: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    in_stock: bool = False
+    sources: set[str] | None = None
+
+
+@dataclass
+class SearchHit:
+    """One product found, shaped as a widget product card (id, name, price, image, options ...)."""
+
+    id: str
+    name: str
+    price: float | None
+    image: str | None
+    options: dict[str, str]
+    category: list[str]
+    brand: str | None
+    score: float
+    item_id: str | None
+    available: bool
+    variants: list[dict[str, Any]]
+    reason: str
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "price": self.price,
+            "image": self.image,
+            "options": self.options,
+            "category": self.category,
+            "brand": self.brand,
+            "score": self.score,
+            "item_id": self.item_id,
+            "available": self.available,
+            "variants": self.variants,
+            "reason": self.reason,
+            "source": self.source,
+        }
+
+
+def _variant_ok(v: CatalogVariant, q: ParsedQuery, f: SearchFilters) -> bool:
+    low = max(x for x in (q.min_price, f.min_price, 0.0) if x is not None)
+    high = min((x for x in (q.max_price, f.max_price) if x is not None), default=math.inf)
+    if not (low <= v.price <= high):
+        return False
+    if (q.in_stock or f.in_stock) and not v.available:
+        return False
+    for name, wanted in f.options.items():
+        have = next((val for key, val in v.options.items() if key.lower() == name.lower()), None)
+        if have is None or normalise(str(have)) != normalise(str(wanted)):
+            return False
+    return True
+
+
+def _hint_match(v: CatalogVariant, hints: dict[str, set[str]]) -> bool:
+    return all(normalise(v.options[name]) in {normalise(x) for x in wanted} for name, wanted in hints.items() if name in v.options)
+
+
+class ProductSearch:
+    """Search over a loaded catalog; thread-safe for reads (no state changes while searching)."""
+
+    def __init__(self, products: list[CatalogProduct], index: VectorIndex | None, embedder: Any, generated: dict[str, str] | None = None) -> None:
+        from rank_bm25 import BM25Okapi
+
+        self.products = products
+        self.by_id = {p.product_id: n for n, p in enumerate(products)}
+        self.index = index
+        self.embedder = embedder
+        self.vocab = Vocabulary.from_products(products)
+        generated = generated or {}
+        corpus = [tokenize(lexical_text(p, generated.get(p.product_id))) for p in products]
+        self.bm25 = BM25Okapi(corpus) if products else None
+        # index row -> product position (rows for products no longer in the store map to -1)
+        self.row_to_pos = np.array([self.by_id.get(pid, -1) for pid in (index.ids if index else [])], dtype=np.int64)
+        top_pop: dict[str, float] = {}
+        for p in products:
+            top_pop[p.source] = max(top_pop.get(p.source, 0.0), p.popularity)
+        self.popularity = np.array(
+            [math.log1p(max(p.popularity, 0.0)) / math.log1p(top_pop[p.source]) if top_pop[p.source] > 0 else 0.0 for p in products]
+        )
+
+    def dense_ranking(self, text: str, depth: int) -> list[tuple[int, float]]:
+        if self.index is None or not self.index.ids:
+            return []
+        vector = self.embedder.embed_query(text)
+        scores, rows = self.index.search(vector[None, :], depth)
+        return [(int(self.row_to_pos[r]), float(s)) for s, r in zip(scores[0], rows[0]) if r >= 0 and self.row_to_pos[r] >= 0]
+
+    def lexical_ranking(self, text: str, depth: int) -> list[tuple[int, float]]:
+        tokens = tokenize(text)
+        if not tokens or self.bm25 is None:
+            return []
+        scores = self.bm25.get_scores(tokens)
+        top = np.argsort(-scores)[:depth]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def search(self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: Mode = "hybrid") -> list[SearchHit]:
+        filters = filters or SearchFilters()
+        parsed = parse_query(query, self.vocab) if mode == "hybrid" else ParsedQuery(text=query)
+        depth = len(self.products) if len(self.products) <= 50_000 else 1000
+        fused: dict[int, float] = {}
+        dense_rank: dict[int, int] = {}
+        if mode in ("hybrid", "dense"):
+            for rank, (pos, score) in enumerate(self.dense_ranking(parsed.text, depth)):
+                dense_rank[pos] = rank
+                fused[pos] = fused.get(pos, 0.0) + (1.0 / (RRF_K + rank + 1) if mode == "hybrid" else score)
+        if mode in ("hybrid", "lexical"):
+            for rank, (pos, score) in enumerate(self.lexical_ranking(parsed.text, depth)):
+                fused[pos] = fused.get(pos, 0.0) + (1.0 / (RRF_K + rank + 1) if mode == "hybrid" else score)
+        brand_hints = {normalise(b) for b in parsed.brands}
+        results: list[tuple[float, int, list[CatalogVariant], list[str]]] = []
+        max_bonus = (OPTION_MATCH_BONUS + BRAND_BONUS + POPULARITY_WEIGHT) if mode == "hybrid" else 0.0
+        kth_best = -math.inf
+        for pos, score in sorted(fused.items(), key=lambda item: -item[1]):
+            # Candidates come best first and bonuses are bounded: stop once none can reach the top k.
+            if len(results) >= k and score + max_bonus < kth_best:
+                break
+            product = self.products[pos]
+            if filters.sources and product.source not in filters.sources:
+                continue
+            if filters.brand and normalise(product.brand or "") != normalise(filters.brand):
+                continue
+            if filters.category and normalise(filters.category) not in normalise(product.category or ""):
+                continue
+            variants = [v for v in product.variants if _variant_ok(v, parsed, filters)]
+            if not variants:
+                continue
+            why: list[str] = []
+            if mode == "hybrid":
+                hints = {n: vals for n, vals in parsed.options.items() if any(n in v.options for v in product.variants)}
+                if hints:
+                    matching = [v for v in variants if _hint_match(v, hints)]
+                    if matching:
+                        variants = matching
+                        score += OPTION_MATCH_BONUS
+                        why.append(", ".join(f"{n} {'/'.join(sorted(vals))}" for n, vals in hints.items()))
+                    else:
+                        score *= OPTION_MISMATCH_FACTOR
+                if brand_hints and normalise(product.brand or "") in brand_hints:
+                    score += BRAND_BONUS
+                    why.append(f"brand {product.brand}")
+                score += POPULARITY_WEIGHT * float(self.popularity[pos])
+            results.append((score, pos, variants, why))
+            if len(results) >= k:
+                kth_best = sorted((r[0] for r in results), reverse=True)[k - 1]
+        results.sort(key=lambda r: (-r[0], r[1]))
+        return [self._hit(query, parsed, filters, score, pos, variants, why) for score, pos, variants, why in results[:k]]
+
+    def _hit(self, query: str, parsed: ParsedQuery, filters: SearchFilters, score: float, pos: int, variants: list[CatalogVariant], why: list[str]) -> SearchHit:
+        product = self.products[pos]
+        ordered = sorted(variants, key=lambda v: (not v.available, v.price))
+        best = ordered[0]
+        words = set(tokenize(parsed.text))
+        matched = [w for w in dict.fromkeys(tokenize(product.name + " " + (product.category or ""))) if w in words]
+        reason = [f"matches {', '.join(repr(w) for w in matched[:4])}" if matched else "similar in meaning to your request"]
+        reason.extend(why)
+        low = parsed.min_price if parsed.min_price is not None else filters.min_price
+        high = parsed.max_price if parsed.max_price is not None else filters.max_price
+        if low is not None or high is not None:
+            reason.append(f"{'from ' + f'${best.price:.2f}' if len(ordered) > 1 else f'${best.price:.2f}'} fits your budget")
+        reason.append("in stock" if best.available else "currently sold out")
+        return SearchHit(
+            id=product.product_id,
+            name=product.name,
+            price=best.price,
+            image=product.image,
+            options=dict(best.options),
+            category=product.category_path,
+            brand=product.brand,
+            score=round(float(score), 6),
+            item_id=best.item_id,
+            available=best.available,
+            variants=[v.as_dict() for v in ordered[:5]],
+            reason="; ".join(reason),
+            source=product.source,
+        )

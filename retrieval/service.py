@@ -1,0 +1,195 @@
+"""`CatalogSearch`: the catalog, its index, search, recommendations and descriptions, loaded once.
+
+    catalog = await CatalogSearch.load(settings, db)      # in the app lifespan
+    services["catalog"] = catalog                          # the key the tools read
+
+`build_catalog_index(settings, db)` is what `shopbot index` runs: ingest the public catalogs found
+in the data dir, give every product a grounded description, embed what changed (vectors are cached
+on disk by text hash), build and save the FAISS index with its sidecar.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from bot.db import Database
+from bot.settings import Settings
+from retrieval.catalog import CatalogProduct
+from retrieval.describe import check_grounded, compose_description
+from retrieval.embed import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache, text_hash
+from retrieval.index import IndexMismatch, IndexMissing, VectorIndex
+from retrieval.ingest import IngestReport, ingest_products, load_catalog, sync_content_hashes
+from retrieval.models import ProductDescription
+from retrieval.public import find_public_catalogs, read_public_catalog
+from retrieval.query import Vocabulary
+from retrieval.search import ProductSearch, SearchFilters, SearchHit, document_text
+
+log = logging.getLogger(__name__)
+SERVICE_KEY = "catalog"  # ctx.services["catalog"]
+CACHE_FILE = "embeddings.npz"
+
+
+class CatalogNotReady(RuntimeError):
+    """No usable index: the message says what to run."""
+
+
+@dataclass
+class BuildReport:
+    ingested: list[IngestReport] = field(default_factory=list)
+    products: int = 0
+    embedded: int = 0
+    reused: int = 0
+    described: int = 0
+    index_type: str = ""
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        lines = [str(r) for r in self.ingested]
+        lines.append(
+            f"index: {self.products} products ({self.index_type}); embedded {self.embedded}, reused {self.reused} cached vectors; "
+            f"{self.described} new descriptions; {self.seconds:.1f}s"
+        )
+        return "\n".join(lines)
+
+
+async def cached_descriptions(db: Database) -> dict[str, tuple[str, str]]:
+    async with db.read() as session:
+        rows = (await session.execute(select(ProductDescription))).scalars()
+        return {r.product_id: (r.content_hash, r.text) for r in rows}
+
+
+async def refresh_descriptions(db: Database, products: list[CatalogProduct], vocab: Vocabulary) -> tuple[dict[str, str], int]:
+    """A grounded description per product, written again only when the product changed."""
+    cached = await cached_descriptions(db)
+    out: dict[str, str] = {}
+    fresh: list[dict[str, str]] = []
+    for p in products:
+        digest = p.content_hash()
+        hit = cached.get(p.product_id)
+        if hit and hit[0] == digest:
+            out[p.product_id] = hit[1]
+            continue
+        text = compose_description(p)
+        problems = check_grounded(text, p, vocab)
+        if problems:  # never store a description the check rejects
+            log.warning("description of %s rejected: %s", p.product_id, "; ".join(map(str, problems)))
+            continue
+        out[p.product_id] = text
+        fresh.append({"product_id": p.product_id, "content_hash": digest, "method": "template", "text": text})
+    if fresh:
+        async with db.write() as session:
+            ids = [f["product_id"] for f in fresh]
+            for start in range(0, len(ids), 500):
+                await session.execute(delete(ProductDescription).where(ProductDescription.product_id.in_(ids[start : start + 500])))
+            session.add_all(ProductDescription(**f) for f in fresh)
+    return out, len(fresh)
+
+
+async def ingest_public_catalogs(db: Database, data_dir: Path | None) -> list[IngestReport]:
+    reports = []
+    for catalog, path in find_public_catalogs(data_dir):
+        good, errors = await asyncio.to_thread(read_public_catalog, catalog, path)
+        report = await ingest_products(db, good, name=f"{catalog.source} ({path.name})")
+        report.errors = sorted(errors + report.errors, key=lambda e: e.line)
+        reports.append(report)
+    return reports
+
+
+async def build_catalog_index(
+    settings: Settings, db: Database, *, embedder: Embedder | None = None, public: bool = True, progress: bool = True
+) -> BuildReport:
+    started = time.perf_counter()
+    report = BuildReport()
+    if public:
+        report.ingested = await ingest_public_catalogs(db, settings.data_dir)
+    products = await load_catalog(db)
+    await sync_content_hashes(db, products)
+    vocab = Vocabulary.from_products(products)
+    generated, report.described = await refresh_descriptions(db, products, vocab)
+    texts = [document_text(p, generated.get(p.product_id)) for p in products]
+    keys = [text_hash(t) for t in texts]
+    embedder = embedder or Embedder()
+    cache = EmbeddingCache(settings.index_dir / CACHE_FILE, embedder.name, embedder.dimension)
+    missing = set(cache.missing(keys))
+    todo: dict[str, str] = {}  # one embedding per distinct text
+    for key, text in zip(keys, texts):
+        if key in missing:
+            todo.setdefault(key, text)
+    if todo:
+        vectors = await asyncio.to_thread(embedder.embed, list(todo.values()), progress=progress)
+        cache.put(list(todo), vectors)
+    report.embedded, report.reused = len(todo), len(keys) - len(todo)
+    matrix = cache.matrix(keys)
+    index = await asyncio.to_thread(VectorIndex.build, matrix, [p.product_id for p in products], keys, embedder.name)
+    await asyncio.to_thread(index.save, settings.index_dir)
+    cache.save(keep=keys)
+    report.products = len(products)
+    report.index_type = index.sidecar.index_type
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class CatalogSearch:
+    """Everything the product tools need, loaded once per process."""
+
+    def __init__(self, db: Database, products: list[CatalogProduct], index: VectorIndex | None, embedder: Any, descriptions: dict[str, str]) -> None:
+        self.db = db
+        self.products = {p.product_id: p for p in products}
+        self.index = index
+        self.embedder = embedder
+        self.descriptions = descriptions
+        self.engine = ProductSearch(products, index, embedder, descriptions)
+        self.vocab = self.engine.vocab
+        self._recommender: Any = None
+
+    @classmethod
+    async def load(cls, settings: Settings, db: Database, *, embedder: Any = None) -> "CatalogSearch":
+        """Load the saved index and the catalog; raises `CatalogNotReady` when there is no index."""
+        embedder = embedder or Embedder()
+        try:
+            index = await asyncio.to_thread(VectorIndex.load, settings.index_dir, model=embedder.name, dimension=embedder.dimension)
+        except (IndexMissing, IndexMismatch) as exc:
+            raise CatalogNotReady(str(exc)) from exc
+        products = await load_catalog(db)
+        descriptions = {pid: text for pid, (_, text) in (await cached_descriptions(db)).items()}
+        stale = len(set(index.ids) ^ {p.product_id for p in products})
+        if stale:
+            log.warning("the product index is %d products behind the store; run `shopbot index`", stale)
+        return cls(db, products, index, embedder, descriptions)
+
+    def search(self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: str = "hybrid") -> list[SearchHit]:
+        return self.engine.search(query, k, filters, mode)  # type: ignore[arg-type]
+
+    async def asearch(self, query: str, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
+        return await asyncio.to_thread(self.search, query, k, filters)
+
+    def vector_of(self, product_id: str):  # type: ignore[no-untyped-def]
+        if self.index is None:
+            return None
+        if not hasattr(self, "_rows"):
+            self._rows = {pid: n for n, pid in enumerate(self.index.ids)}
+        row = self._rows.get(product_id)
+        return None if row is None else self.index.reconstruct(row)
+
+    def description(self, product_id: str) -> str | None:
+        product = self.products.get(product_id)
+        if product is None:
+            return None
+        text = self.descriptions.get(product_id)
+        if text is None or check_grounded(text, product, self.vocab):
+            text = compose_description(product)
+            self.descriptions[product_id] = text
+        return text
+
+    async def recommender(self):  # type: ignore[no-untyped-def]
+        if self._recommender is None:
+            from retrieval.recommend import Recommender
+
+            self._recommender = await Recommender.load(self.db, self)
+        return self._recommender

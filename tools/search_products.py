@@ -1,0 +1,65 @@
+"""`search_products`: find products for a shopper's request (hybrid dense + BM25 search).
+
+The engine passes the loaded catalog in `ctx.services["catalog"]` (a
+`retrieval.service.CatalogSearch`, built by `shopbot index`). Filters come from the arguments and
+from the request's own words ("under $50", "in stock", "red", "size M"). Each hit is a widget
+product card: id, name, price, image, options, category, brand, score, plus the matching variants
+and a short reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from retrieval.search import SearchFilters, SearchHit
+from tools.base import ToolContext, ToolError, tool
+
+CATALOG_SERVICE = "catalog"
+
+
+def catalog_service(ctx: ToolContext) -> Any:
+    catalog = ctx.services.get(CATALOG_SERVICE)
+    if catalog is None:
+        raise ToolError("product search is not available right now (the catalog index has not been built)")
+    return catalog
+
+
+@dataclass
+class ProductSearchResult:
+    query: str
+    hits: list[SearchHit]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "hits": [h.as_dict() for h in self.hits]}
+
+
+Price = Annotated[float | None, Field(ge=0, le=1_000_000)]
+
+
+@tool(label="Searching our products...")
+async def search_products(
+    ctx: ToolContext,
+    query: Annotated[str, Field(min_length=1, max_length=500, description="What the shopper wants, in their words, such as 'waterproof hiking boots under $150'.")],
+    max_price: Annotated[Price, Field(description="Highest price in dollars, if the shopper gave one.")] = None,
+    min_price: Annotated[Price, Field(description="Lowest price in dollars, if the shopper gave one.")] = None,
+    brand: Annotated[str | None, Field(max_length=255, description="Only this brand.")] = None,
+    category: Annotated[str | None, Field(max_length=255, description="Only products whose category path contains this, such as 'Headphones'.")] = None,
+    options: Annotated[dict[str, Annotated[str, Field(max_length=255)]] | None, Field(max_length=10, description="Required option values, such as {'color': 'red', 'size': 'M'}.")] = None,
+    in_stock_only: Annotated[bool, Field(description="Only items that are in stock.")] = False,
+    k: Annotated[int, Field(ge=1, le=20, description="How many products to return.")] = 5,
+) -> ProductSearchResult:
+    """Search the store's products for what the shopper describes; returns products with the matching variant items, their prices, availability and a short reason."""
+    catalog = catalog_service(ctx)
+    filters = SearchFilters(
+        min_price=min_price,
+        max_price=max_price,
+        brand=brand,
+        category=category,
+        options=dict(options or {}),
+        in_stock=in_stock_only,
+        sources=ctx.services.get("catalog_sources"),
+    )
+    hits = await catalog.asearch(query, k, filters)
+    return ProductSearchResult(query=query, hits=hits)
