@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "bot.commands.train",
     "bot.commands.evaluate",
     "bot.commands.index",
+    "bot.commands.moderation",
 )
 
 

@@ -62,7 +62,13 @@ def run_llm(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-TARGETS = [_add_engine, _add_llm]
+def _add_moderation(targets: argparse._SubParsersAction) -> None:
+    from bot.commands.moderation import add_train_moderation
+
+    add_train_moderation(targets)
+
+
+TARGETS = [_add_engine, _add_llm, _add_moderation]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
