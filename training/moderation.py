@@ -45,7 +45,7 @@ from policies.moderation.examples import BENIGN_EXAMPLES, UNSAFE_EXAMPLES
 from policies.moderation.normalize import normalize
 
 log = logging.getLogger(__name__)
-CODE_VERSION = "moderation-train-1"  # bump when the recipe changes: it is part of the data hash
+CODE_VERSION = "moderation-train-2"  # bump when the recipe changes: it is part of the data hash
 
 
 class MissingData(FileNotFoundError):
@@ -60,7 +60,7 @@ class TrainConfig:
     folds: int = 5
     n_benign: int = 1500  # generated ordinary support messages (negatives)
     benign_weight: float = 0.5  # per generated message, relative to an OpenAI row
-    davidson_per_class: int = 2500  # cap per class (hate / offensive / neither) to keep training fast
+    davidson_per_class: int = 1500  # cap per class (hate / offensive / neither) to keep training fast
     precision_target: float = 0.85  # the unsafe threshold is the lowest with this out-of-fold precision
     max_benign_fpr: float = 0.005  # ... and at most this share of our own benign messages above it
     bitext_sample: int = 4000  # Bitext utterances scored for the false-positive rate (0 = all)
@@ -339,7 +339,7 @@ def train_moderation(settings: Any, config: TrainConfig | None = None, force: bo
 
     # 2. embeddings
     encoder = Encoder(max_tokens=config.max_tokens)
-    cache = EmbeddingCache(out / "cache" / f"embeddings-{config.max_tokens}.npz", encoder)
+    cache = EmbeddingCache(out / "cache" / f"embeddings-single-{config.max_tokens}.npz", encoder)
     emb = cache.embed(texts, progress=progress)
     profanity = profanity_probs(texts)
     ext_heads = fit_external(cache, external, emb[benign_mask])
@@ -407,8 +407,8 @@ def measure(settings: Any, files: dict[str, Path], holdout_rows: list[dict], con
             + (f", Bitext FPR {report['false_positive_rate']:.4f} on {len(bitext)}" if bitext else ""))
     pairs = read_bias_pairs(files, config.seed)
     if pairs:
-        a = np.array([unsafe_of(moderator.scores(o)) for o, _, _ in pairs])
-        b = np.array([unsafe_of(moderator.scores(s)) for _, s, _ in pairs])
+        a = np.array([unsafe_of(x) for x in moderator.scores_batch([o for o, _, _ in pairs])])
+        b = np.array([unsafe_of(x) for x in moderator.scores_batch([s for _, s, _ in pairs])])
         y = np.array([t for _, _, t in pairs])
         t = moderator.config.unsafe_threshold
         metrics["bias"] = {

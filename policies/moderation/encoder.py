@@ -54,26 +54,23 @@ class Encoder:
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
             self._tokenizer, self._model = tokenizer, model
 
-    def embed(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """One forward pass per text, on purpose: dynamic int8 quantisation picks its activation
+        scale per call, so a text embedded inside a padded batch gets a different vector (cosine
+        ~0.95) than the same text alone, as it is at serving time. One text per call keeps
+        training and serving features identical (and needs no padding, so it costs little)."""
         self._load()
         import torch
 
         out = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths pad less
-        batches = range(0, len(texts), batch_size)
-        if progress:
+        items = range(len(texts))
+        if progress and len(texts) > 200:
             from tqdm import tqdm
 
-            batches = tqdm(batches, desc="embedding", unit="batch")
-        for start in batches:
-            idx = order[start:start + batch_size]
-            batch = self._tokenizer(
-                [texts[i] or " " for i in idx], truncation=True, max_length=self.max_tokens,
-                padding=True, return_tensors="pt",
-            )
+            items = tqdm(items, desc="embedding", unit="text", mininterval=2.0)
+        for i in items:
+            batch = self._tokenizer(texts[i] or " ", truncation=True, max_length=self.max_tokens, return_tensors="pt")
             with torch.inference_mode():
-                hidden = self._model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+                hidden = self._model(**batch).last_hidden_state[0]
+            out[i] = torch.nn.functional.normalize(hidden.mean(0), dim=-1).numpy()
         return out

@@ -39,7 +39,7 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _LEET_CHARS = set("013457 8@$!|+".replace(" ", ""))
 _WORDISH = re.compile(r"[\w@$!|+]+")
 # Four or more single characters separated by one separator: "k i l l", "k.i.l.l", "k-i-l-l".
-_SPACED = re.compile(r"(?<![\w])(?:\w[ .\-_*·]){3,}\w(?![\w])")
+_SPACED = re.compile(r"(?<!\w)\w(?P<sep>[ .\-_*·])\w(?:(?P=sep)\w){2,}(?!\w)")  # one separator kind per run
 _REPEATS = re.compile(r"(.)\1{2,}", re.DOTALL)
 
 
@@ -71,7 +71,7 @@ def normalize(text: str) -> str:
     """Return a lower-case canonical form of `text` for rules and classifiers."""
     text = clean(text)
     text = _strip_marks(text).lower().translate(_HOMOGLYPHS)
-    text = _SPACED.sub(lambda m: re.sub(r"[ .\-_*·]", "", m.group(0)), text)
+    text = _SPACED.sub(lambda m: m.group(0).replace(m.group("sep"), ""), text)
     text = _WORDISH.sub(_deleet_token, text)
     text = _REPEATS.sub(r"\1\1", text)
     return re.sub(r"\s+", " ", text).strip()
