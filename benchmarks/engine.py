@@ -1,10 +1,12 @@
 """Decision latency of the default engine on CPU: `python -m benchmarks.engine [--n 300]`.
 
 Loads the trained model from $SHOPBOT_HOME/models/engine and times `DecisionPolicy.decide` on
-decision points of its dev transcripts, in conversation order. Two regimes:
+decision points of its dev transcripts, in conversation order. Three regimes:
 - cold: the text-embedding cache is cleared before every decision (both texts are encoded);
-- conversation: decisions in order with the cache kept, as in a live chat, where the agent's
-  last words were already encoded at the previous step and only the new shopper text is new.
+- live: as in the server, where the engine embeds its own reply right after sending it
+  (`ShopEngine.run_turn` warms the cache): the agent text is cached, the shopper text is new;
+- conversation: decisions in order with the cache kept (what `shopbot evaluate` sees: several
+  decisions share the same last shopper and agent messages).
 Prints medians and tail percentiles in milliseconds.
 """
 from __future__ import annotations
@@ -39,12 +41,17 @@ def main() -> None:
     for ctx in points[:5]:  # warm-up (lazy init, allocator)
         policy.decide(ctx)
     results = {}
-    for regime in ("cold", "conversation"):
+    from bot.engine_args import ConversationView
+    from policies.router import texts_of
+
+    for regime in ("cold", "live", "conversation"):
         encoder.cache.clear()
         times = []
         for ctx in points:
-            if regime == "cold":
+            if regime in ("cold", "live"):
                 encoder.cache.clear()
+            if regime == "live":
+                encoder.encode([texts_of(ConversationView.parse(ctx))[1]])  # done after the previous reply
             started = time.perf_counter()
             policy.decide(ctx)
             times.append((time.perf_counter() - started) * 1000)

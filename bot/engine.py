@@ -57,6 +57,11 @@ class RouterProposer:
     def __init__(self, router: Any) -> None:
         self.router = router
 
+    def warm(self, reply_text: str) -> None:
+        from policies.router import MAX_TEXT
+
+        self.router.encoder.encode([reply_text[:MAX_TEXT] or "(nothing)"])
+
     def propose(self, view: ConversationView, tools: dict[str, Tool]) -> list[Decision]:
         prediction = self.router.predict_view(view)
         return [Decision(action) for action, p in prediction.ranked if p > 0.01 or action == RESPOND]
@@ -74,6 +79,13 @@ class DecisionPolicy:
 
             tools = default_tools()
         self.tools = tools
+
+    def warm(self, reply_text: str) -> None:
+        """Pre-compute what the proposer needs about the agent's last words (the default model
+        embeds them); a no-op for proposers without a cache."""
+        warm = getattr(self.proposer, "warm", None)
+        if warm is not None:
+            warm(reply_text)
 
     def decide(self, messages: list[dict[str, Any]], pending: dict[str, Any] | None = None) -> Decision:
         view = ConversationView.parse(messages)
@@ -190,6 +202,9 @@ class ShopEngine:
         if handoff is not None:
             yield handoff
         yield StatusEvent("idle")
+        # Encode our own reply now, while the shopper reads it: the next decision then only has
+        # to encode the shopper's new message.
+        await asyncio.to_thread(self.policy.warm, text_out)
 
 
 class NotReadyEngine:
