@@ -21,9 +21,14 @@ from retrieval.query import ParsedQuery, Vocabulary, normalise, parse_query
 
 Mode = Literal["hybrid", "dense", "lexical"]
 RRF_K = 60  # the constant of Cormack et al.; rank 1 scores 1/61
-OPTION_MATCH_BONUS = 0.25 / (RRF_K + 1)
+# BM25 votes with less weight than the dense ranking: on a catalog of short product texts many
+# shopper words ("make", "morning") match incidental text, while rare words (brands, models,
+# "otterbox", "6s") still lift a product when both lists agree (docs/retrieval.md).
+LEXICAL_WEIGHT = 0.5
+# Hints read from the text scale a product's score (they never lift an unrelated product far).
+OPTION_MATCH_FACTOR = 1.15
 OPTION_MISMATCH_FACTOR = 0.9
-BRAND_BONUS = 0.25 / (RRF_K + 1)
+BRAND_FACTOR = 1.15
 POPULARITY_WEIGHT = 0.1 / (RRF_K + 1)
 _TOKEN = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
@@ -49,8 +54,10 @@ def options_summary(product: CatalogProduct) -> str:
     return "; ".join(f"{name}: {', '.join(values)}" for name, values in option_values(product).items())
 
 
-def document_text(product: CatalogProduct, generated: str | None = None) -> str:
-    """The text embedded for a product: who, what, where in the catalog, options, description."""
+def document_text(product: CatalogProduct) -> str:
+    """The text embedded for a product: what, who makes it, where in the catalog, its options and
+    the catalog's own description. (Descriptions we write from these same attributes would only
+    repeat them with template words, which measurably hurt dense ranking: docs/retrieval.md.)"""
     parts = [product.name]
     if product.brand:
         parts.append(f"Brand: {product.brand}")
@@ -59,16 +66,16 @@ def document_text(product: CatalogProduct, generated: str | None = None) -> str:
     summary = options_summary(product)
     if summary:
         parts.append(f"Options: {summary}")
-    description = product.description or generated
-    if description:
-        parts.append(description[:300])
+    if product.description:
+        parts.append(product.description[:300])
     return ". ".join(parts)
 
 
-def lexical_text(product: CatalogProduct, generated: str | None = None) -> str:
-    # The name counts twice: it is the most precise thing a product says about itself.
+def lexical_text(product: CatalogProduct) -> str:
+    # The name counts twice: it is the most precise thing a product says about itself. Written
+    # descriptions are left out: their template words ("with", "without", "range") are noise.
     values = " ".join(v for vals in option_values(product).values() for v in vals)
-    return " ".join([product.name, product.name, product.brand or "", product.category or "", values, product.description or generated or ""])
+    return " ".join([product.name, product.name, product.brand or "", product.category or "", values, product.description or ""])
 
 
 @dataclass
@@ -134,14 +141,19 @@ def _variant_ok(v: CatalogVariant, q: ParsedQuery, f: SearchFilters) -> bool:
     return True
 
 
-def _hint_match(v: CatalogVariant, hints: dict[str, set[str]]) -> bool:
-    return all(normalise(v.options[name]) in {normalise(x) for x in wanted} for name, wanted in hints.items() if name in v.options)
+def _satisfies(v: CatalogVariant, value: str, names: set[str]) -> bool:
+    return any(name in v.options and normalise(str(v.options[name])) == value for name in names)
+
+
+def _matched_options(v: CatalogVariant, hint_groups: list[tuple[str, set[str]]]) -> str:
+    matched = [f"{name} {v.options[name]}" for value, names in hint_groups for name in sorted(names) if _satisfies(v, value, {name})]
+    return ", ".join(dict.fromkeys(matched))
 
 
 class ProductSearch:
     """Search over a loaded catalog; thread-safe for reads (no state changes while searching)."""
 
-    def __init__(self, products: list[CatalogProduct], index: VectorIndex | None, embedder: Any, generated: dict[str, str] | None = None) -> None:
+    def __init__(self, products: list[CatalogProduct], index: VectorIndex | None, embedder: Any) -> None:
         from rank_bm25 import BM25Okapi
 
         self.products = products
@@ -149,8 +161,9 @@ class ProductSearch:
         self.index = index
         self.embedder = embedder
         self.vocab = Vocabulary.from_products(products)
-        generated = generated or {}
-        corpus = [tokenize(lexical_text(p, generated.get(p.product_id))) for p in products]
+        self.lexical_weight = LEXICAL_WEIGHT
+        self.dims = [{name for v in p.variants for name in v.options} for p in products]
+        corpus = [tokenize(lexical_text(p)) for p in products]
         self.bm25 = BM25Okapi(corpus) if products else None
         # index row -> product position (rows for products no longer in the store map to -1)
         self.row_to_pos = np.array([self.by_id.get(pid, -1) for pid in (index.ids if index else [])], dtype=np.int64)
@@ -188,14 +201,21 @@ class ProductSearch:
                 fused[pos] = fused.get(pos, 0.0) + (1.0 / (RRF_K + rank + 1) if mode == "hybrid" else score)
         if mode in ("hybrid", "lexical"):
             for rank, (pos, score) in enumerate(self.lexical_ranking(parsed.text, depth)):
-                fused[pos] = fused.get(pos, 0.0) + (1.0 / (RRF_K + rank + 1) if mode == "hybrid" else score)
+                fused[pos] = fused.get(pos, 0.0) + (self.lexical_weight / (RRF_K + rank + 1) if mode == "hybrid" else score)
         brand_hints = {normalise(b) for b in parsed.brands}
+        groups: dict[str, set[str]] = {}
+        for name, values in parsed.options.items():
+            for value in values:
+                key = normalise(value) if name not in self.vocab.boolean_names else f"{name}={normalise(value)}"
+                groups.setdefault(key, set()).add(name)
+        hint_groups = [(key.split("=", 1)[-1], names) for key, names in groups.items()]
         results: list[tuple[float, int, list[CatalogVariant], list[str]]] = []
-        max_bonus = (OPTION_MATCH_BONUS + BRAND_BONUS + POPULARITY_WEIGHT) if mode == "hybrid" else 0.0
+        max_factor = OPTION_MATCH_FACTOR * BRAND_FACTOR if mode == "hybrid" else 1.0
+        max_bonus = POPULARITY_WEIGHT if mode == "hybrid" else 0.0
         kth_best = -math.inf
         for pos, score in sorted(fused.items(), key=lambda item: -item[1]):
             # Candidates come best first and bonuses are bounded: stop once none can reach the top k.
-            if len(results) >= k and score + max_bonus < kth_best:
+            if len(results) >= k and score * max_factor + max_bonus < kth_best:
                 break
             product = self.products[pos]
             if filters.sources and product.source not in filters.sources:
@@ -209,17 +229,18 @@ class ProductSearch:
                 continue
             why: list[str] = []
             if mode == "hybrid":
-                hints = {n: vals for n, vals in parsed.options.items() if any(n in v.options for v in product.variants)}
-                if hints:
-                    matching = [v for v in variants if _hint_match(v, hints)]
-                    if matching:
-                        variants = matching
-                        score += OPTION_MATCH_BONUS
-                        why.append(", ".join(f"{n} {'/'.join(sorted(vals))}" for n, vals in hints.items()))
-                    else:
-                        score *= OPTION_MISMATCH_FACTOR
+                if hint_groups and any(n in product_dims for _, names in hint_groups for n in names for product_dims in [self.dims[pos]]):
+                    # Score each variant by how many of the named values it has ("red", "size 10");
+                    # keep the best variants and scale the product by the share matched. Products
+                    # without any of the options named (a blanket for "soft") are left as they are.
+                    counts = [sum(_satisfies(v, value, names) for value, names in hint_groups) for v in variants]
+                    best = max(counts)
+                    if best > 0:
+                        variants = [v for v, c in zip(variants, counts) if c == best]
+                        why.append(_matched_options(variants[0], hint_groups))
+                    score *= OPTION_MISMATCH_FACTOR + (OPTION_MATCH_FACTOR - OPTION_MISMATCH_FACTOR) * best / len(hint_groups)
                 if brand_hints and normalise(product.brand or "") in brand_hints:
-                    score += BRAND_BONUS
+                    score *= BRAND_FACTOR
                     why.append(f"brand {product.brand}")
                 score += POPULARITY_WEIGHT * float(self.popularity[pos])
             results.append((score, pos, variants, why))

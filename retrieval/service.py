@@ -111,8 +111,8 @@ async def build_catalog_index(
     products = await load_catalog(db)
     await sync_content_hashes(db, products)
     vocab = Vocabulary.from_products(products)
-    generated, report.described = await refresh_descriptions(db, products, vocab)
-    texts = [document_text(p, generated.get(p.product_id)) for p in products]
+    _, report.described = await refresh_descriptions(db, products, vocab)
+    texts = [document_text(p) for p in products]
     keys = [text_hash(t) for t in texts]
     embedder = embedder or Embedder()
     cache = EmbeddingCache(settings.index_dir / CACHE_FILE, embedder.name, embedder.dimension)
@@ -144,7 +144,7 @@ class CatalogSearch:
         self.index = index
         self.embedder = embedder
         self.descriptions = descriptions
-        self.engine = ProductSearch(products, index, embedder, descriptions)
+        self.engine = ProductSearch(products, index, embedder)
         self.vocab = self.engine.vocab
         self._recommender: Any = None
 

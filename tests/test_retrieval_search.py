@@ -1,0 +1,164 @@
+"""Search, recommendations, descriptions and the index files, on the generated demo store."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.db import Database
+from bot.settings import Settings
+from retrieval.catalog import product_from_dict
+from retrieval.describe import check_grounded, compose_description
+from retrieval.embed import MODEL_NAME
+from retrieval.index import IndexMismatch, IndexMissing, VectorIndex
+from retrieval.search import SearchFilters
+from retrieval.service import CatalogNotReady, CatalogSearch
+from tests.retrieval_helpers import build_demo_home, settings_for
+from tools.base import ToolContext
+from tools.registry import default_tools
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return build_demo_home(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture
+async def catalog(demo: Settings):  # type: ignore[no-untyped-def]
+    db = Database(demo.database_url)
+    yield await CatalogSearch.load(demo, db)
+    await db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("something to keep my dog comfortable at night", "Dog Bed"),
+        ("clicky keyboard for typing", "Mechanical Keyboard"),
+        ("bottle that keeps drinks cold all day", "Insulated Water Bottle"),
+        ("protect my phone if I drop it", "Phone Case"),
+        ("boil water fast for tea", "Electric Kettle"),
+    ],
+)
+def test_search_finds_the_demo_product(catalog: CatalogSearch, query: str, expected: str) -> None:
+    hits = catalog.search(query, 3)
+    assert expected in [h.name for h in hits]
+
+
+def test_filters_from_text_and_arguments_hold_for_every_hit(catalog: CatalogSearch) -> None:
+    for hit in catalog.search("kitchen appliance under $60 in stock", 10):
+        assert hit.price is not None and hit.price <= 60 and hit.available
+        assert all(v["price"] <= 60 and v["available"] for v in hit.variants)
+    hits = catalog.search("keyboard", 5, SearchFilters(options={"switch type": "clicky"}))
+    assert hits and all(h.options["switch type"] == "clicky" for h in hits)
+    assert all(h.brand == "Sonara" for h in catalog.search("headphones", 5, SearchFilters(brand="sonara")))
+
+
+def test_option_words_pick_the_matching_variant(catalog: CatalogSearch) -> None:
+    hit = next(h for h in catalog.search("red running shoes", 5) if h.name == "Running Shoes")
+    assert hit.options.get("color") == "red"
+    assert "color red" in hit.reason
+
+
+async def test_search_tool_returns_product_cards(catalog: CatalogSearch, demo: Settings) -> None:
+    tools = default_tools()
+    ctx = ToolContext(db=catalog.db, services={"catalog": catalog})
+    result = await tools["search_products"].invoke(ctx, {"query": "yoga mat", "k": 3})
+    assert result.ok, result.text
+    card = json.loads(result.text)["hits"][0]
+    assert card["name"] == "Yoga Mat"
+    assert {"id", "name", "price", "image", "options", "category", "brand", "score"} <= set(card)
+    missing = await tools["search_products"].invoke(ToolContext(db=catalog.db), {"query": "yoga mat"})
+    assert not missing.ok and "not available" in missing.text
+
+
+async def test_recommendations_for_a_shopper_with_history_and_a_new_one(catalog: CatalogSearch) -> None:
+    recommender = await catalog.recommender()
+    user = next(u for u, items in recommender.history.items() if len(set(items)) >= 2)
+    owned = set(recommender.history[user])
+    recs = recommender.for_user(user, 5)
+    assert len(recs) == 5
+    for rec in recs:
+        assert rec.reason
+        if rec.id in owned:  # only consumables come back, as a restock
+            assert "restock" in rec.reason
+    assert any(r.reason.startswith("because you bought") for r in recs)
+    cold = recommender.for_user("nobody_new_0000", 5)
+    assert len(cold) == 5 and all("popular" in r.reason for r in cold)
+
+    tool = default_tools()["recommend_products"]
+    ctx = ToolContext(db=catalog.db, services={"catalog": catalog})
+    refused = await tool.invoke(ctx, {"user_id": user})
+    assert not refused.ok and "not authenticated" in refused.text
+    ctx.user_id = user
+    assert (await tool.invoke(ctx, {"user_id": user, "k": 3})).ok
+    some_product = next(iter(catalog.products))
+    assert (await tool.invoke(ToolContext(db=catalog.db, services={"catalog": catalog}), {"product_id": some_product})).ok
+
+
+def test_descriptions_are_grounded_and_the_check_rejects_invented_values(catalog: CatalogSearch) -> None:
+    for product in catalog.products.values():
+        assert check_grounded(catalog.description(product.product_id), product, catalog.vocab) == []
+    mat = next(p for p in catalog.products.values() if p.name == "Yoga Mat")
+    good = compose_description(mat)
+    colours = {v.options.get("color") for v in mat.variants}
+    invented_colour = next(c for c in ("orange", "gold", "pink", "teal") if c not in colours)
+    assert check_grounded(good + f" Also in {invented_colour}.", mat, catalog.vocab)
+    assert check_grounded(good + " It costs $1.23.", mat, catalog.vocab)[0].kind == "price"
+    assert check_grounded(good + " It weighs 77 kg.", mat, catalog.vocab)[0].kind == "number"
+    assert check_grounded(good + " Made by Keyforge.", mat, catalog.vocab)[0].value == "keyforge"
+
+
+def test_check_grounded_on_a_hand_made_product() -> None:
+    lamp = product_from_dict({"product_id": "l1", "name": "Desk Lamp", "brand": "Lumo", "variants": [
+        {"item_id": "a", "options": {"color": "white"}, "price": 20, "available": False}]}, "test")
+    assert check_grounded("The Lumo Desk Lamp in white costs $20.00.", lamp) == []
+    assert [p.kind for p in check_grounded("In stock now in black.", lamp)] == ["term", "stock"]
+
+
+def test_index_round_trip_and_mismatched_sidecar(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"p{i}" for i in range(50)]
+    built = VectorIndex.build(vectors, ids, [f"k{i}" for i in range(50)], MODEL_NAME)
+    built.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path, model=MODEL_NAME, dimension=384)
+    _, rows = loaded.search(vectors[7], 1)
+    assert loaded.ids[rows[0][0]] == "p7" and loaded.sidecar == built.sidecar
+    with pytest.raises(IndexMismatch, match="built with"):
+        VectorIndex.load(tmp_path, model="another-model", dimension=384)
+    with pytest.raises(IndexMismatch, match="dimension"):
+        VectorIndex.load(tmp_path, model=MODEL_NAME, dimension=768)
+    sidecar = json.loads((tmp_path / "index.json").read_text())
+    sidecar["data_hash"] = "0" * 32
+    (tmp_path / "index.json").write_text(json.dumps(sidecar))
+    with pytest.raises(IndexMismatch, match="different catalog data"):
+        VectorIndex.load(tmp_path, model=MODEL_NAME, dimension=384)
+    with pytest.raises(IndexMissing):
+        VectorIndex.load(tmp_path / "nothing", model=MODEL_NAME, dimension=384)
+
+
+def test_hnsw_above_the_threshold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(300, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = VectorIndex.build(vectors, [str(i) for i in range(300)], [str(i) for i in range(300)], MODEL_NAME, hnsw_threshold=100)
+    assert index.sidecar.index_type == "IndexHNSWFlat"
+    index.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path, model=MODEL_NAME, dimension=384)
+    _, rows = loaded.search(vectors[:20], 1)
+    assert sum(int(r[0]) == i for i, r in enumerate(rows)) >= 19
+
+
+async def test_load_without_an_index_is_a_clear_error(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    db = Database(settings.database_url)
+    try:
+        with pytest.raises(CatalogNotReady, match="shopbot index"):
+            await CatalogSearch.load(settings, db)
+    finally:
+        await db.dispose()
