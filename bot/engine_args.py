@@ -299,7 +299,10 @@ def find_items(order: Dict, text: str) -> list[str]:
             chosen += [group[n]["item_id"] for s, n in scores if s == best]
     if not chosen and re.search(r"\b(all|every|everything|whole order)\b", text.lower()):
         chosen = [i["item_id"] for i in items]
-    return chosen
+    # In the order they were first mentioned (the agent's listing comes first in `text`).
+    low = text.lower()
+    names = {i["item_id"]: i["name"].lower() for i in items}
+    return sorted(chosen, key=lambda iid: (low.find(names[iid]) if low.find(names[iid]) >= 0 else len(low)))
 
 
 def find_swaps(view: ConversationView, order: Dict, text: str) -> tuple[list[str], list[str]] | None:

