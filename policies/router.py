@@ -192,7 +192,9 @@ class TextEncoder:
 
 
 def featurize(views: list[ConversationView], encoder: TextEncoder, progress: bool = False) -> np.ndarray:
-    states = np.stack([state_features(v) for v in views])
+    from tqdm import tqdm
+
+    states = np.stack([state_features(v) for v in tqdm(views, desc="dialogue-state features", disable=not progress)])
     pairs = [texts_of(v) for v in views]
     users = encoder.encode([u for u, _ in pairs], progress=progress)
     agents = encoder.encode([a for _, a in pairs], progress=progress)
