@@ -70,7 +70,11 @@ CONSEQUENTIAL = frozenset(
 )
 STATUSES = ("pending", "processed", "delivered", "cancelled", "pending (item modified)", "return requested", "exchange requested")
 HUMAN = re.compile(r"\b(human|person|agent|representative|someone real|real person|supervisor|manager|customer service)\b", re.I)
-CONFIRM_ASK = re.compile(r"\b(confirm|proceed|go ahead|yes/no|\(yes\)|shall i|should i|would you like me to)\b", re.I)
+CONFIRM_ASK = re.compile(
+    r"\b(confirm|proceed|go ahead|yes/no|\(yes\)|shall i|should i|would you like me to|do you want me to|can i go ahead"
+    r"|is (?:this|that|everything) correct|are you sure|reply (?:with )?'?yes|say '?yes|ok to|okay to)\b",
+    re.I,
+)
 KEYWORDS = ("cancel", "return", "exchange", "modify", "change", "address", "payment", "refund", "gift card", "paypal", "credit card",
             "email", "zip", "order", "item", "product", "policy", "recommend", "search", "price", "difference", "status", "balance",
             "options", "available", "which", "?", "thank", "bye", "anything else", "help")
