@@ -150,6 +150,8 @@ class Builder:
         store = self.stores[task.store]
         conv = Conversation(store, rng, self.phr, self.policy_search)
         s = Script(conv, task.user_id)
+        for goal in task.goals:
+            goal.extra.pop("pm_in_request", None)  # drawn afresh in every conversation
         pre = [e for e in task.extras if rng.random() < 0.5]
         post = [e for e in task.extras if e not in pre]
         if rng.random() < 0.2:

@@ -142,7 +142,7 @@ class Script:
                 else:
                     parts.append(f"the {_item_phrase(old, rng, False)}")
             text = f"I want to {verb} " + _join(parts) + f" in {ref}."
-            if with_details and g.payment_method_id and rng.random() < 0.6:
+            if with_details and g.payment_method_id and g.extra.setdefault("pm_in_request", rng.random() < 0.5):
                 text += " Use " + _pm_phrase(self.u["payment_methods"][g.payment_method_id], rng) + " for any difference."
             return text
         if g.kind == "modify_address":
@@ -231,8 +231,6 @@ class Script:
                 c.user(_join([_item_phrase(i, rng) for i in items]))
                 c.say(R.ask_payment_method(self.profile, "for the refund (the original payment method or a gift card)"))
                 c.user(_pm_phrase(self.u["payment_methods"][g.payment_method_id], rng))
-            elif not g.extra.get("pm_said"):
-                pass
             self.confirm_and_act(
                 R.confirm_return(order, items, self.method(g.payment_method_id)),
                 "return_delivered_order_items",
@@ -252,13 +250,14 @@ class Script:
                 c.user(rng.choice(("the {o} one", "{o} please", "I'd like {o}", "item {i}")).format(o=options_phrase(new["options"], rng), i=new_id), raw=False)
         for old, new_id in zip(items, g.new_item_ids):
             pairs.append((old, self.c.variant(new_id)))
+        pm_said = with_details and g.extra.setdefault("pm_in_request", rng.random() < 0.5)
+        if not pm_said:
+            c.say(R.ask_payment_method(self.profile, "for the price difference"))
+            c.user(_pm_phrase(self.u["payment_methods"][g.payment_method_id], rng))
         difference = None
         if g.payment_method_id.startswith("gift_card"):  # check the card covers the difference
             expr = " + ".join(f"{n['price']} - {o['price']}" for o, n in pairs)
             difference = float(c.call("calculate", {"expression": expr}))
-        if not (with_details and rng.random() < 0.5):
-            c.say(R.ask_payment_method(self.profile, "for the price difference"))
-            c.user(_pm_phrase(self.u["payment_methods"][g.payment_method_id], rng))
         name = "exchange_delivered_order_items" if g.kind == "exchange" else "modify_pending_order_items"
         self.confirm_and_act(
             R.confirm_swap(order, pairs, self.method(g.payment_method_id), g.kind, difference),
