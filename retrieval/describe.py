@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 
@@ -43,14 +44,20 @@ def _pick(product_id: str, salt: str, n: int) -> int:
     return int(hashlib.sha1(f"{product_id}:{salt}".encode()).hexdigest(), 16) % n
 
 
+def _natural(value: str) -> tuple[float, str]:
+    match = re.match(r"\d+(?:\.\d+)?", value)
+    return (float(match.group(0)) if match else math.inf, value.lower())
+
+
 def option_values(product: CatalogProduct) -> dict[str, list[str]]:
+    """Each option's distinct values, in natural order (7, 9, 10; large, medium, small)."""
     out: dict[str, list[str]] = {}
     for v in product.variants:
         for name, value in v.options.items():
             values = out.setdefault(name, [])
             if str(value) not in values:
                 values.append(str(value))
-    return out
+    return {name: sorted(values, key=_natural) for name, values in out.items()}
 
 
 def compose_description(product: CatalogProduct) -> str:
@@ -62,14 +69,14 @@ def compose_description(product: CatalogProduct) -> str:
     intros = []
     if brand and leaf:
         intros = [
-            f"The {brand} {name} is part of our {leaf} range.",
+            f"From {brand}: the {name}, part of our {leaf} range.",
             f"{name} by {brand}, from our {' > '.join(path)} aisle.",
             f"Meet the {name} from {brand}, one of our picks in {leaf}.",
         ]
     elif brand:
-        intros = [f"The {name} is made by {brand}.", f"{name} from {brand}."]
+        intros = [f"The {name}, made by {brand}.", f"{name} from {brand}."]
     elif leaf:
-        intros = [f"The {name} is part of our {leaf} range.", f"{name}, from our {' > '.join(path)} aisle."]
+        intros = [f"The {name}, part of our {leaf} range.", f"{name}, from our {' > '.join(path)} aisle."]
     else:
         intros = [f"Here is our {name}.", f"This is our {name}."]
     sentences = [intros[_pick(pid, "intro", len(intros))]]
@@ -88,9 +95,9 @@ def compose_description(product: CatalogProduct) -> str:
     for n in booleans:
         vals = {v.lower() for v in options[n]}
         if vals == {"yes", "no"}:
-            sentences.append(f"Versions with and without {n} are available.")
+            sentences.append(f"Choose a version with or without the {n} option.")
         elif vals == {"yes"}:
-            sentences.append(f"Every version has {n}.")
+            sentences.append(f"Every version has the {n} option.")
 
     prices = sorted(v.price for v in product.variants)
     if prices:

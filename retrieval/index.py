@@ -28,6 +28,7 @@ HNSW_THRESHOLD = 50_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
+SMALL_BATCH = 16  # below this many queries, search on one thread
 INDEX_FILE = "index.faiss"
 SIDECAR_FILE = "index.json"
 IDS_FILE = "ids.json"
@@ -114,11 +115,22 @@ class VectorIndex:
         return cls(index, ids, keys, sidecar)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, len(self.ids)))
         if not self.ids:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        return self.index.search(queries, k)
+        if len(queries) >= SMALL_BATCH:
+            return self.index.search(queries, k)
+        # One query on several OpenMP threads costs more in wake-ups than it saves: on this 2-core
+        # machine a 10k flat search takes 24 ms on 2 threads and 0.2 ms on one (benchmarks/search.py).
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            return self.index.search(queries, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def reconstruct(self, row: int) -> np.ndarray:
         return self.cpu_index.reconstruct(row)

@@ -33,6 +33,7 @@ from retrieval.search import ProductSearch, SearchFilters, SearchHit, document_t
 log = logging.getLogger(__name__)
 SERVICE_KEY = "catalog"  # ctx.services["catalog"]
 CACHE_FILE = "embeddings.npz"
+DESCRIBER = "template-2"  # bump when the templates change: cached descriptions are rewritten
 
 
 class CatalogNotReady(RuntimeError):
@@ -58,10 +59,11 @@ class BuildReport:
         return "\n".join(lines)
 
 
-async def cached_descriptions(db: Database) -> dict[str, tuple[str, str]]:
+async def cached_descriptions(db: Database) -> dict[str, tuple[str, str, str]]:
+    """product id -> (content hash, method, text)."""
     async with db.read() as session:
         rows = (await session.execute(select(ProductDescription))).scalars()
-        return {r.product_id: (r.content_hash, r.text) for r in rows}
+        return {r.product_id: (r.content_hash, r.method, r.text) for r in rows}
 
 
 async def refresh_descriptions(db: Database, products: list[CatalogProduct], vocab: Vocabulary) -> tuple[dict[str, str], int]:
@@ -72,8 +74,8 @@ async def refresh_descriptions(db: Database, products: list[CatalogProduct], voc
     for p in products:
         digest = p.content_hash()
         hit = cached.get(p.product_id)
-        if hit and hit[0] == digest:
-            out[p.product_id] = hit[1]
+        if hit and hit[0] == digest and hit[1] == DESCRIBER:
+            out[p.product_id] = hit[2]
             continue
         text = compose_description(p)
         problems = check_grounded(text, p, vocab)
@@ -81,7 +83,7 @@ async def refresh_descriptions(db: Database, products: list[CatalogProduct], voc
             log.warning("description of %s rejected: %s", p.product_id, "; ".join(map(str, problems)))
             continue
         out[p.product_id] = text
-        fresh.append({"product_id": p.product_id, "content_hash": digest, "method": "template", "text": text})
+        fresh.append({"product_id": p.product_id, "content_hash": digest, "method": DESCRIBER, "text": text})
     if fresh:
         async with db.write() as session:
             ids = [f["product_id"] for f in fresh]
@@ -157,7 +159,7 @@ class CatalogSearch:
         except (IndexMissing, IndexMismatch) as exc:
             raise CatalogNotReady(str(exc)) from exc
         products = await load_catalog(db)
-        descriptions = {pid: text for pid, (_, text) in (await cached_descriptions(db)).items()}
+        descriptions = {pid: text for pid, (_, method, text) in (await cached_descriptions(db)).items() if method == DESCRIBER}
         stale = len(set(index.ids) ^ {p.product_id for p in products})
         if stale:
             log.warning("the product index is %d products behind the store; run `shopbot index`", stale)

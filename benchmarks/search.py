@@ -1,0 +1,258 @@
+"""Product search speed: FAISS at scale, embedding throughput, ingest, and end-to-end catalog queries.
+
+    python benchmarks/search.py                 # 10k and 100k vectors, embeddings, demo catalog
+    python benchmarks/search.py --sizes 1000000 # the 1M run (HNSW build takes minutes: use nice)
+    python benchmarks/search.py --home DIR      # also time queries on an existing SHOPBOT_HOME index
+
+Vectors are synthetic (d=384, L2-normalised, drawn around 2,000 random centres so that neighbours
+exist, as with real sentence embeddings); queries come from the same distribution and are not in
+the index. Recall@10 is against exact inner-product search (IndexFlatIP) on the same vectors.
+The index type per size is the one `retrieval.index.build_faiss` picks. Results are printed as
+Markdown and written to --out (JSON).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from retrieval.index import HNSW_EF_SEARCH, build_faiss  # noqa: E402
+
+D = 384
+
+
+def synthetic(n: int, seed: int, centres: int = 2000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = np.random.default_rng(12345).normal(size=(centres, D)).astype(np.float32)
+    out = np.empty((n, D), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        chunk = base[rng.integers(0, centres, size=m)] + 0.6 * rng.normal(size=(m, D)).astype(np.float32)
+        out[start : start + m] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def index_bytes(index) -> int:  # type: ignore[no-untyped-def]
+    import faiss
+
+    return int(faiss.serialize_index(index).size)
+
+
+def bench_index(n: int, n_queries: int, ef_search: list[int]) -> list[dict]:
+    import faiss
+
+    print(f"[index] {n:,} vectors: generating...", flush=True)
+    xb = synthetic(n, seed=1)
+    xq = synthetic(n_queries, seed=2)
+    exact = faiss.IndexFlatIP(D)
+    exact.add(xb)
+    t = time.perf_counter()
+    _, truth = exact.search(xq, 10)
+    exact_batch_s = time.perf_counter() - t
+    print(f"[index] {n:,}: exact ground truth in {exact_batch_s:.1f}s; building...", flush=True)
+    t = time.perf_counter()
+    index = build_faiss(xb)
+    build_s = time.perf_counter() - t
+    kind = type(index).__name__
+    rows = []
+    for ef in ef_search if kind == "IndexHNSWFlat" else [None]:
+        if ef is not None:
+            index.hnsw.efSearch = ef
+        lat = []
+        found = np.empty((n_queries, 10), dtype=np.int64)
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)  # as VectorIndex.search does for single queries
+        for i in range(n_queries):
+            t = time.perf_counter()
+            _, found[i : i + 1] = index.search(xq[i : i + 1], 10)
+            lat.append(time.perf_counter() - t)
+        faiss.omp_set_num_threads(threads)
+        t = time.perf_counter()
+        index.search(xq, 10)
+        batch_s = time.perf_counter() - t
+        recall = float(np.mean([len(set(found[i]) & set(truth[i])) / 10 for i in range(n_queries)]))
+        row = {
+            "n": n,
+            "index": kind,
+            "ef_search": ef,
+            "build_s": round(build_s, 2),
+            "memory_mb": round(index_bytes(index) / 2**20, 1),
+            "p50_ms": round(percentile(lat, 50) * 1000, 3),
+            "p99_ms": round(percentile(lat, 99) * 1000, 3),
+            "single_qps": round(1 / statistics.mean(lat), 1),
+            "batch_qps": round(n_queries / batch_s, 1),
+            "recall@10": round(recall, 4),
+        }
+        print(f"[index] {row}", flush=True)
+        rows.append(row)
+    if kind == "IndexHNSWFlat":
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    return rows
+
+
+def product_texts(n: int) -> list[str]:
+    from bot.store.generate import generate_store
+    from retrieval.catalog import product_from_dict
+    from retrieval.search import document_text
+
+    products = [product_from_dict(p, "demo") for p in generate_store(7, 5).products.values()]
+    texts = [document_text(p) for p in products]
+    return [f"{texts[i % len(texts)]} #{i}" for i in range(n)]
+
+
+def bench_embedding(n: int) -> dict:
+    import torch
+
+    from retrieval.embed import Embedder, load_model
+
+    texts = product_texts(n)
+    embedder = Embedder()
+    embedder.embed(texts[:64])  # warm-up
+    t = time.perf_counter()
+    fp32 = embedder.embed(texts)
+    fp32_rate = n / (time.perf_counter() - t)
+    lat = []
+    for i in range(200):
+        t = time.perf_counter()
+        embedder.embed([f"something for my dog number {i}"])
+        lat.append(time.perf_counter() - t)
+    result = {
+        "items": n,
+        "fp32_items_per_s": round(fp32_rate, 1),
+        "query_embed_p50_ms": round(percentile(lat, 50) * 1000, 2),
+        "query_embed_p99_ms": round(percentile(lat, 99) * 1000, 2),
+        "torch_threads": torch.get_num_threads(),
+    }
+    # int8 dynamic quantisation of the Linear layers (torch only; no ONNX Runtime installed here).
+    model = load_model()
+    quantised = torch.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    t = time.perf_counter()
+    q8 = quantised.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+    result["int8_items_per_s"] = round(n / (time.perf_counter() - t), 1)
+    result["int8_vs_fp32_mean_cosine"] = round(float(np.mean(np.sum(fp32 * q8, axis=1))), 4)
+    print(f"[embed] {result}", flush=True)
+    return result
+
+
+async def bench_catalog(home: Path | None, repeats: int) -> dict:
+    """Ingest rate and end-to-end query latency (embed + hybrid search + filters) on a real index."""
+    from bot.db import Database
+    from bot.migrate import upgrade_async
+    from bot.settings import Settings
+    from bot.store.generate import generate_store
+    from bot.store.load import load_store
+    from retrieval.catalog import product_from_dict
+    from retrieval.evaluate import load_set
+    from retrieval.ingest import ingest_products
+    from retrieval.service import CatalogSearch, build_catalog_index
+
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.from_env(home=Path(tmp), database_url=f"sqlite+aiosqlite:///{tmp}/shopbot.db", data_dir=None)
+        await upgrade_async(settings.database_url)
+        db = Database(settings.database_url)
+        # Ingest (parse, validate, hash, write; no embedding): 5,000 products x ~7 variants.
+        base = list(generate_store(7, 5).products.values())
+        rows = []
+        for i in range(5000):
+            p = dict(base[i % len(base)], product_id=f"b{i}", name=f"{base[i % len(base)]['name']} {i}")
+            p["variants"] = {f"b{i}-{k}": dict(v, item_id=f"b{i}-{k}") for k, v in enumerate(p["variants"].values())}
+            rows.append((i + 1, product_from_dict(p, "bench")))
+        t = time.perf_counter()
+        await ingest_products(db, rows, "bench")
+        out["ingest_items_per_s"] = round(len(rows) / (time.perf_counter() - t), 1)
+        await db.dispose()
+
+        demo_home = Path(tmp) / "demo"
+        settings = Settings.from_env(home=demo_home, database_url=f"sqlite+aiosqlite:///{demo_home}/shopbot.db", data_dir=None)
+        await upgrade_async(settings.database_url)
+        db = Database(settings.database_url)
+        await load_store(db, generate_store(7, 50), "demo")
+        await build_catalog_index(settings, db, public=False, progress=False)
+        out["demo"] = await _query_latency(await CatalogSearch.load(settings, db), [q["query"] for q in load_set("demo_queries.jsonl")], repeats)
+        await db.dispose()
+    if home is not None:
+        settings = Settings.from_env(home=home, database_url=f"sqlite+aiosqlite:///{home}/shopbot.db")
+        db = Database(settings.database_url)
+        catalog = await CatalogSearch.load(settings, db)
+        queries = [q["query"] for q in load_set("demo_queries.jsonl")] + [q["query"] for q in load_set("bestbuy_queries.jsonl")]
+        out["full"] = await _query_latency(catalog, queries, repeats)
+        await db.dispose()
+    print(f"[catalog] {out}", flush=True)
+    return out
+
+
+async def _query_latency(catalog, queries: list[str], repeats: int) -> dict:  # type: ignore[no-untyped-def]
+    catalog.search("warm up", 10)
+    cold, warm = [], []
+    for q in queries:  # first sight of each query: embeds it
+        catalog.embedder._queries.clear()
+        t = time.perf_counter()
+        catalog.search(q, 10)
+        cold.append(time.perf_counter() - t)
+    for _ in range(repeats):  # repeated queries: the query vector is cached
+        for q in queries:
+            t = time.perf_counter()
+            catalog.search(q, 10)
+            warm.append(time.perf_counter() - t)
+    return {
+        "products": len(catalog.products),
+        "queries": len(queries),
+        "p50_ms": round(percentile(cold, 50) * 1000, 2),
+        "p99_ms": round(percentile(cold, 99) * 1000, 2),
+        "cached_vector_p50_ms": round(percentile(warm, 50) * 1000, 2) if warm else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--embed-items", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--home", type=Path, default=None, help="also time queries on this SHOPBOT_HOME's index")
+    parser.add_argument("--skip", nargs="*", default=[], choices=("index", "embed", "catalog"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/search.json"))
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import faiss
+
+    results: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, faiss {faiss.__version__}, GPUs seen by faiss: {faiss.get_num_gpus()}",
+        "index": [],
+    }
+    if "index" not in args.skip:
+        for n in args.sizes:
+            results["index"].extend(bench_index(n, args.queries, args.ef_search))
+    if "embed" not in args.skip:
+        results["embedding"] = bench_embedding(args.embed_items)
+    if "catalog" not in args.skip:
+        results["catalog"] = asyncio.run(bench_catalog(args.home, args.repeats))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    previous.update({k: v for k, v in results.items() if v})
+    args.out.write_text(json.dumps(previous, indent=2))
+    print("\n| vectors | index | efSearch | build s | memory MB | p50 ms | p99 ms | single q/s | batch q/s | recall@10 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results["index"]:
+        print(f"| {r['n']:,} | {r['index']} | {r['ef_search'] or '-'} | {r['build_s']} | {r['memory_mb']} | {r['p50_ms']} | {r['p99_ms']} | {r['single_qps']:,} | {r['batch_qps']:,} | {r['recall@10']} |")
+
+
+if __name__ == "__main__":
+    main()
