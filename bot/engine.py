@@ -237,13 +237,15 @@ def load_policy(settings: Settings, tools: dict[str, Tool] | None = None) -> Dec
         return DecisionPolicy(OpenAIProposer(spec[len("openai:") :], model or "default"), tools)
     if spec != "default":
         raise EngineNotReady(f"unknown SHOPBOT_ENGINE {spec!r}: use default, hf:/path or openai:http://host/v1")
-    from policies.router import Router
+    from policies.router import Router, StaleModel
 
     directory = settings.models_dir / "engine"
     try:
         router = Router.load(directory)
     except FileNotFoundError:
         raise EngineNotReady(f"no trained engine model in {directory}; run `shopbot train` first") from None
+    except StaleModel as exc:
+        raise EngineNotReady(f"{exc}; run `shopbot train` to rebuild it") from None
     return DecisionPolicy(router, tools)
 
 

@@ -249,4 +249,13 @@ class Router:
         data = joblib.load(path)
         card_path = directory / "model_card.json"
         card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
-        return cls(encoder or TextEncoder(), data["head"], list(data["actions"]), card)
+        encoder = encoder or TextEncoder()
+        expected = len(state_features(ConversationView.parse([]))) + 3 * encoder.dim
+        found = getattr(data["head"], "n_features_in_", expected)
+        if found != expected:
+            raise StaleModel(f"the model in {directory} expects {found} features, this version computes {expected}")
+        return cls(encoder, data["head"], list(data["actions"]), card)
+
+
+class StaleModel(ValueError):
+    """The saved model was trained by a different version of the feature code."""

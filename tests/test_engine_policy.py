@@ -129,3 +129,22 @@ async def test_transfer_emits_handoff(db) -> None:
     assert kinds[-2:] == ["HandoffEvent", "StatusEvent"]
     assert any(isinstance(e, HandoffEvent) and e.summary for e in events)
     assert any(isinstance(e, DeltaEvent) for e in events)
+
+
+def test_missing_or_stale_model_gives_a_clear_error(tmp_path: Path) -> None:
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from bot.engine import EngineNotReady, NotReadyEngine, load_engine, load_policy
+    from bot.settings import Settings
+
+    settings = Settings.from_env(home=tmp_path / "home")
+    assert isinstance(load_engine(settings, None), NotReadyEngine)  # type: ignore[arg-type]
+    with pytest.raises(EngineNotReady, match="run `shopbot train`"):
+        load_policy(settings)
+    stale = LogisticRegression().fit(np.eye(5), [0, 1, 0, 1, 0])  # trained on another feature layout
+    (settings.models_dir / "engine").mkdir(parents=True)
+    joblib.dump({"head": stale, "actions": ["respond", "calculate"]}, settings.models_dir / "engine" / "router_head.joblib")
+    with pytest.raises(EngineNotReady, match="expects 5 features"):
+        load_policy(settings)
