@@ -101,10 +101,16 @@ async def find_user_id_by_name_zip(session: AsyncSession, first: str, last: str,
 
 
 async def product_types(session: AsyncSession, source: str | None = None) -> dict[str, str]:
-    """Product name -> product id, sorted by name (what `list_all_product_types` returns)."""
+    """Product name -> product id, sorted by name (what `list_all_product_types` returns).
+
+    Only the store's own products: those from the source its customers came from (the demo store,
+    or an imported tau-bench store), not the public catalogs indexed beside them for search.
+    """
     stmt = select(Product.name, Product.product_id).order_by(Product.position, Product.product_id)
     if source is not None:
         stmt = stmt.where(Product.source == source)
+    else:
+        stmt = stmt.where(Product.source.in_(select(StoreUser.source).distinct()))
     pairs = {name: pid for name, pid in (await session.execute(stmt)).all()}
     return dict(sorted(pairs.items()))
 
