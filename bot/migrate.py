@@ -18,7 +18,7 @@ from bot.db import Base
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Modules that define tables; imported so that `Base.metadata` knows every table.
-MODEL_MODULES = ("bot.store.models", "bot.agents", "bot.handoff_store", "retrieval.models")
+MODEL_MODULES = ("bot.store.models", "bot.agents", "bot.handoff_store", "retrieval.models", "bot.sessions", "bot.events")
 
 
 def all_metadata() -> MetaData:

@@ -1,0 +1,274 @@
+"""The turn pipeline: shopper text -> moderation -> engine (-> tools) -> streamed, moderated reply.
+
+One turn at a time per session: `submit` puts a message on the session's queue and one worker
+task per session answers them in order, so replies never interleave. The worker belongs to the
+session, not to a socket: a dropped connection does not stop the answer, which is stored and
+replayed when the shopper comes back.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot import events
+from bot.db import Database
+from bot.events import DuplicateMessage, NewEvent
+from bot.protocol import AgentUttered, BotDelta, BotUttered, Card, Handoff, Moderation, QuickReply, Status, UserEcho, error_frame
+from bot.sessions import LiveSession, SessionHub, save_session
+from bot.turns import DeltaEvent, Engine, HandoffEvent, ReplyEvent, StatusEvent
+from policies.moderation_api import AllowAll, ModerationResult, Moderator, Source
+
+log = logging.getLogger(__name__)
+
+BLOCKED_REPLY = "Sorry, I can't help with that message."
+
+
+@dataclass(frozen=True)
+class Incoming:
+    text: str
+    message_id: str | None
+    payload: str | None
+    received: float  # perf_counter when it arrived (latency metrics)
+
+
+class TurnPipeline:
+    def __init__(self, db: Database, engine: Engine, moderator: Moderator, hub: SessionHub, metrics: Any = None) -> None:
+        self.db = db
+        self.engine = engine
+        self.moderator = moderator
+        self.hub = hub
+        self.metrics = metrics
+
+    # ------------------------------------------------------------------ public surface
+    async def submit(self, live: LiveSession, text: str, message_id: str | None, payload: str | None) -> bool:
+        """Queue a shopper message. False when `message_id` was seen before (the resend is ignored)."""
+        if message_id is not None:
+            if message_id in live.pending_ids or await events.has_message(self.db, live.session_id, message_id):
+                return False
+            live.pending_ids.add(message_id)
+        live.queue.put_nowait(Incoming(text, message_id, payload, time.perf_counter()))
+        if not live.busy:
+            live.worker = asyncio.create_task(self._work(live), name=f"turns-{live.session_id}")
+        return True
+
+    async def agent_say(self, session_id: str, agent: str, text: str) -> dict[str, Any] | None:
+        """A human agent's message into the conversation (moderated like every other message)."""
+        live = await self.hub.get(session_id)
+        result = await self.moderate(text, "agent")
+        if result.action == "block":
+            return None
+        stored = await self._store(live, [AgentUttered(text=result.text, agent=agent).model_dump()])
+        self.hub.release_if_idle(live)
+        return stored[0]
+
+    async def moderate(self, text: str, source: Source) -> ModerationResult:
+        if isinstance(self.moderator, AllowAll):
+            result = self.moderator.check(text, source)
+        else:  # a classifier may run a model: keep the event loop free
+            result = await asyncio.to_thread(self.moderator.check, text, source)
+        if self.metrics is not None:
+            self.metrics.moderation_actions.labels(source, result.action).inc()
+        return result
+
+    # ------------------------------------------------------------------ the worker
+    async def _work(self, live: LiveSession) -> None:
+        try:
+            while not live.queue.empty():
+                incoming: Incoming = live.queue.get_nowait()
+                try:
+                    await self._turn(live, incoming)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # one bad turn must not kill the session's queue
+                    log.exception("turn failed in session %s", live.session_id)
+                    self._transient(live, error_frame("internal_error"))
+                    self._transient(live, Status(state="idle").model_dump())
+                finally:
+                    if incoming.message_id is not None:
+                        live.pending_ids.discard(incoming.message_id)
+        finally:
+            live.worker = None
+            self.hub.release_if_idle(live)
+
+    async def _turn(self, live: LiveSession, incoming: Incoming) -> None:
+        checked = await self.moderate(incoming.text, "shopper")
+        shopper_text = checked.text if checked.action != "block" else ""
+        records = [UserEcho(text=shopper_text, message_id=incoming.message_id, payload=incoming.payload).model_dump()]
+        if checked.action != "allow":
+            records.append(Moderation(action=checked.action, reason=checked.reply or ", ".join(checked.reasons) or checked.action).model_dump())
+        try:
+            await self._store(live, records, message_id=incoming.message_id)
+        except DuplicateMessage:
+            log.info("duplicate message %s in session %s ignored", incoming.message_id, live.session_id)
+            return
+        if checked.action == "block":
+            turn_id = uuid.uuid4().hex[:12]
+            reply = checked.reply or BLOCKED_REPLY
+            await self._finish(live, [BotUttered(turn_id=turn_id, text=reply).model_dump()])
+            self._count("blocked")
+            return
+        if checked.action == "flag":
+            await self._request_handoff(live, "moderation: " + ", ".join(checked.reasons), checked.text)
+        mode = await self._mode(live)
+        if mode != "bot":  # a human owns (or is about to own) the conversation: the bot stays quiet
+            self._count("handoff")
+            return
+        await self._run_engine(live, incoming, checked.text)
+
+    async def _run_engine(self, live: LiveSession, incoming: Incoming, text: str) -> None:
+        turn_id = uuid.uuid4().hex[:12]
+        first_token: float | None = None
+        handoff: HandoffEvent | None = None
+        deltas: list[str] = []
+        reply: ReplyEvent | None = None
+        try:
+            async for event in self.engine.run_turn(live.state, text, incoming.payload):
+                if isinstance(event, StatusEvent):
+                    if event.state == "idle":
+                        continue  # sent by _finish, after the stored reply
+                    self._transient(live, Status(state=event.state, tool=event.tool, label=event.label).model_dump())
+                elif isinstance(event, DeltaEvent):
+                    if first_token is None:
+                        first_token = time.perf_counter()
+                    deltas.append(event.text)
+                    self._transient(live, BotDelta(turn_id=turn_id, text=event.text).model_dump())
+                elif isinstance(event, ReplyEvent):
+                    reply = event
+                elif isinstance(event, HandoffEvent):
+                    handoff = event
+        except Exception as exc:
+            from bot.engine import EngineNotReady  # the engine module is optional at import time
+
+            log.exception("engine failed in session %s", live.session_id)
+            code = "engine_unavailable" if isinstance(exc, EngineNotReady) else "internal_error"
+            self._transient(live, error_frame(code))
+            await self._finish(live, [])
+            self._count("error")
+            return
+        records: list[dict[str, Any]] = []
+        if reply is not None:
+            bot_text = reply.text
+            checked = await self.moderate(bot_text, "bot")
+            if checked.action == "block":
+                bot_text = checked.reply or BLOCKED_REPLY
+            elif checked.action in ("redact", "flag"):
+                bot_text = checked.text
+            if bot_text != "".join(deltas):
+                # The streamed text was changed by moderation: say so before the authoritative reply.
+                records.append(Moderation(action=checked.action if checked.action != "allow" else "redact", reason="reply moderated").model_dump())  # type: ignore[arg-type]
+            records.append(
+                BotUttered(turn_id=turn_id, text=bot_text, cards=_cards(reply.cards), quick_replies=_quick_replies(reply.quick_replies)).model_dump()
+            )
+            if checked.action == "flag" and handoff is None:
+                handoff = HandoffEvent(reason="moderation: " + ", ".join(checked.reasons))
+        mode = None
+        if handoff is not None:
+            mode = await self._request_handoff(live, handoff.reason, handoff.summary, store=False)
+            if mode is not None:
+                records.append(Handoff(state="handoff_requested").model_dump())
+        await self._finish(live, records, conversation_state=mode)
+        now = time.perf_counter()
+        if self.metrics is not None:
+            if first_token is not None:
+                self.metrics.time_to_first_token.observe(first_token - incoming.received)
+            self.metrics.turn_latency.observe(now - incoming.received)
+        self._count("answered" if reply is not None else "no_reply")
+
+    # ------------------------------------------------------------------ handoff
+    async def _mode(self, live: LiveSession) -> str:
+        """The conversation's owner. The agents' ownership table decides when it exists."""
+        try:
+            from bot import handoff_store
+            from bot.handoff import Action, HandoffError, Mode
+        except ImportError:
+            return live.conversation_state
+        ownership = await handoff_store.get_ownership(self.db, live.session_id)
+        mode = ownership.mode
+        if mode is Mode.resolved:  # the shopper writes again after it was closed: the bot is back
+            try:
+                mode = (await handoff_store.apply(self.db, live.session_id, Action.reopen)).mode
+            except HandoffError as exc:
+                log.warning("reopen of %s refused: %s", live.session_id, exc.message)
+        if mode.value != live.conversation_state:
+            live.conversation_state = mode.value
+            await save_session(self.db, live.session_id, conversation_state=mode.value)
+        return mode.value
+
+    async def _request_handoff(self, live: LiveSession, reason: str, summary: str, *, store: bool = True) -> str | None:
+        """Put the conversation in the agents' queue. Returns the new mode, None if it already was."""
+        if live.conversation_state == "handoff_requested":
+            return None
+        try:
+            from bot import handoff_store
+            from bot.handoff import Action, HandoffError
+
+            try:
+                await handoff_store.apply(self.db, live.session_id, Action.request, reason=reason, summary=summary)
+            except HandoffError as exc:  # already with a human: nothing to request
+                log.info("handoff request for %s not applied: %s", live.session_id, exc.message)
+                return None
+        except ImportError:
+            pass
+        live.conversation_state = "handoff_requested"
+        if self.metrics is not None:
+            self.metrics.handoffs.labels("request").inc()
+        if store:
+            await self._store(live, [Handoff(state="handoff_requested").model_dump()], conversation_state="handoff_requested")
+        return "handoff_requested"
+
+    # ------------------------------------------------------------------ output
+    def _transient(self, live: LiveSession, data: dict[str, Any]) -> None:
+        live.publish(frame_dict(data, live.next_seq()))
+
+    async def _store(
+        self, live: LiveSession, records: list[dict[str, Any]], *, message_id: str | None = None,
+        conversation_state: str | None = None, state: dict[str, Any] | None = None, reserve: int = 0,
+    ) -> list[dict[str, Any]]:
+        async with live.lock:
+            new = [NewEvent(r, message_id if r["type"] == "user_uttered" else None) for r in records]
+            stored = await events.append(
+                self.db, live.session_id, new, floor_seq=live.seq, state=state,
+                conversation_state=conversation_state, reserve=reserve,
+            )
+            for item in stored:
+                live.publish(item)
+            return stored
+
+    async def _finish(self, live: LiveSession, records: list[dict[str, Any]], conversation_state: str | None = None) -> None:
+        """Store the turn's outcome with the engine's state, then the idle status (its seq reserved)."""
+        await self._store(live, records, conversation_state=conversation_state, state=live.state.to_dict(), reserve=1)
+        self._transient(live, Status(state="idle").model_dump())
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.turns.labels(outcome).inc()
+
+
+def frame_dict(data: dict[str, Any], seq: int) -> dict[str, Any]:
+    return {**data, "seq": seq}
+
+
+def _cards(raw: list[dict[str, Any]]) -> list[Card]:
+    cards = []
+    for item in raw:
+        try:
+            cards.append(Card.model_validate({**item, "id": str(item.get("id", item.get("product_id", "")))}))
+        except ValidationError:
+            log.warning("engine produced a card without id/name: dropped")
+    return cards
+
+
+def _quick_replies(raw: list[dict[str, str]]) -> list[QuickReply]:
+    replies = []
+    for item in raw:
+        try:
+            replies.append(QuickReply.model_validate(item))
+        except ValidationError:
+            log.warning("engine produced a malformed quick reply: dropped")
+    return replies

@@ -1,0 +1,168 @@
+"""Shopper sessions: the durable row per conversation, and the live view of it in this process.
+
+A session is a conversation: its id is the ConversationState's `conversation_id`, the id agents
+see. The row stores the engine's ConversationState (JSON), the handoff mode
+(`conversation_state`: bot | handoff_requested | human | resolved) and `last_seq`. `LiveSession`
+is what this process holds while a session has a socket or a turn in flight: the seq counter, the
+queue of messages waiting for their turn, and the sockets to fan frames out to.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db import Base, Database
+from bot.turns import ConversationState
+
+log = logging.getLogger(__name__)
+
+CONVERSATION_STATES = ("bot", "handoff_requested", "human", "resolved")
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    conversation_state: Mapped[str] = mapped_column(String(32), default="bot", index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class UnknownSession(LookupError):
+    """No session with this id."""
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(16)  # 128 random bits: knowing the id is what resumes it
+
+
+@dataclass
+class SessionRecord:
+    session_id: str
+    last_seq: int
+    conversation_state: str
+    state: ConversationState
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def create_session(db: Database, *, user_id: str | None = None, client_ip: str | None = None) -> SessionRecord:
+    session_id = new_session_id()
+    state = ConversationState(conversation_id=session_id, user_id=user_id)
+    now = _now()
+    async with db.write() as session:
+        session.add(
+            ConversationRow(
+                session_id=session_id, created_at=now, updated_at=now, last_seq=0, conversation_state="bot",
+                user_id=user_id, client_ip=client_ip, state=state.to_dict(),
+            )
+        )
+    return SessionRecord(session_id, 0, "bot", state)
+
+
+async def load_session(db: Database, session_id: str) -> SessionRecord:
+    async with db.read() as session:
+        row = await session.get(ConversationRow, session_id)
+        if row is None:
+            raise UnknownSession(session_id)
+        return SessionRecord(row.session_id, row.last_seq, row.conversation_state, ConversationState.from_dict(row.state))
+
+
+async def save_session(
+    db: Database, session_id: str, *, state: ConversationState | None = None, min_last_seq: int | None = None,
+    conversation_state: str | None = None,
+) -> None:
+    """Write the state, move last_seq up to at least `min_last_seq`, set the handoff mode."""
+    async with db.write() as session:
+        row = await session.get(ConversationRow, session_id, with_for_update=True)
+        if row is None:
+            raise UnknownSession(session_id)
+        if state is not None:
+            row.state = state.to_dict()
+            row.user_id = state.user_id
+        if min_last_seq is not None and min_last_seq > row.last_seq:
+            row.last_seq = min_last_seq
+        if conversation_state is not None:
+            row.conversation_state = conversation_state
+        row.updated_at = _now()
+
+
+@dataclass
+class LiveSession:
+    """One session as this process holds it. All frames to its sockets go through `publish`."""
+
+    session_id: str
+    seq: int  # highest seq handed out (stored or transient)
+    state: ConversationState
+    conversation_state: str = "bot"
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    pending_ids: set[str] = field(default_factory=set)  # message ids queued, not yet stored
+    subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+    worker: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # guards seq allocation and appends
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def publish(self, frame: dict[str, Any]) -> None:
+        self.seq = max(self.seq, int(frame["seq"]))
+        for queue in self.subscribers:
+            queue.put_nowait(frame)
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None and not self.worker.done()
+
+
+class SessionHub:
+    """The live sessions of this process, loaded from the database on first use."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.sessions: dict[str, LiveSession] = {}
+        self._loading = asyncio.Lock()
+
+    async def get(self, session_id: str) -> LiveSession:
+        live = self.sessions.get(session_id)
+        if live is not None:
+            return live
+        async with self._loading:
+            live = self.sessions.get(session_id)
+            if live is None:
+                record = await load_session(self.db, session_id)
+                live = LiveSession(record.session_id, record.last_seq, record.state, record.conversation_state)
+                self.sessions[session_id] = live
+            return live
+
+    async def create(self, *, user_id: str | None, client_ip: str | None) -> LiveSession:
+        record = await create_session(self.db, user_id=user_id, client_ip=client_ip)
+        live = LiveSession(record.session_id, record.last_seq, record.state, record.conversation_state)
+        self.sessions[record.session_id] = live
+        return live
+
+    def release_if_idle(self, live: LiveSession) -> None:
+        """Forget a session nobody listens to and nothing runs for (its row holds everything)."""
+        if not live.subscribers and not live.busy and live.queue.empty() and self.sessions.get(live.session_id) is live:
+            del self.sessions[live.session_id]
+
+    async def close(self) -> None:
+        workers = [live.worker for live in self.sessions.values() if live.busy]
+        for worker in workers:
+            worker.cancel()  # type: ignore[union-attr]
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)  # type: ignore[arg-type]
+        self.sessions.clear()

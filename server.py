@@ -1,0 +1,209 @@
+"""The shopbot HTTP/WebSocket server: wiring only. The turn pipeline lives in `bot/`.
+
+    uvicorn server:app --factory            # settings from the environment
+    shopbot serve --port 8000 --workers 2
+
+Routes: `/ws` (shopper socket, protocol v1: docs/protocol.md), `/` (demo storefront),
+`/widget.js`, `/api/sessions/{id}/events`, `/healthz`, `/metrics`, OpenAPI at `/docs`.
+The database, the engine and the moderator are created in the lifespan, never at import.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from bot import events
+from bot.db import Database
+from bot.settings import Settings
+from bot.turns import Engine
+from policies.moderation_api import Moderator
+
+log = logging.getLogger("shopbot.server")
+WIDGET_DIR = Path(__file__).resolve().parent / "web_widget"
+
+
+class EngineMissing(RuntimeError):
+    """No engine was given and `bot.engine.load_engine` is not available."""
+
+
+class EventsPage(BaseModel):
+    session_id: str
+    events: list[dict[str, Any]]
+    last_seq: int
+
+
+class Health(BaseModel):
+    status: str
+    engine: str
+    moderation: str
+
+
+@dataclass(frozen=True)
+class StaticAsset:
+    body: bytes
+    etag: str
+    media_type: str
+
+    @classmethod
+    def load(cls, path: Path, media_type: str) -> "StaticAsset":
+        body = path.read_bytes()
+        return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"', media_type)
+
+    def response(self, request: Request, max_age: int = 300) -> Response:
+        headers = {"ETag": self.etag, "Cache-Control": f"public, max-age={max_age}, must-revalidate"}
+        if self.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return Response(status_code=304, headers=headers)
+        return Response(self.body, media_type=self.media_type, headers=headers)
+
+
+def load_default_engine(settings: Settings, db: Database) -> Engine:
+    if importlib.util.find_spec("bot.engine") is None:
+        raise EngineMissing("no engine given and bot.engine is not installed; pass create_app(engine=...)")
+    from bot.engine import load_engine
+
+    return load_engine(settings, db)
+
+
+def load_default_moderator(settings: Settings) -> Moderator:
+    if importlib.util.find_spec("policies.moderation") is None:
+        from policies.moderation_api import AllowAll
+
+        log.warning("policies.moderation is not installed: moderation is OFF (AllowAll)")
+        return AllowAll()
+    from policies.moderation import load_moderator
+
+    return load_moderator(settings)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    moderator: Moderator | None = None,
+    limits: Any = None,
+    migrate: bool = True,
+) -> FastAPI:
+    """The app. `engine`/`moderator` default to the trained ones, loaded at start-up."""
+    from bot.shopper_socket import ChatLimits
+
+    chat_limits = limits or ChatLimits.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from bot.metrics import Metrics
+        from bot.pipeline import TurnPipeline
+        from bot.sessions import SessionHub
+        from bot.shopper_socket import ChatContext
+
+        if migrate:
+            from bot.migrate import upgrade_async
+
+            await upgrade_async(settings.database_url)
+        db = Database(settings.database_url)
+        the_engine = engine if engine is not None else await asyncio.to_thread(load_default_engine, settings, db)
+        the_moderator = moderator if moderator is not None else await asyncio.to_thread(load_default_moderator, settings)
+        metrics = Metrics()
+        hub = SessionHub(db)
+        pipeline = TurnPipeline(db, the_engine, the_moderator, hub, metrics)
+        app.state.db = db
+        app.state.engine = the_engine
+        app.state.moderator = the_moderator
+        app.state.metrics = metrics
+        app.state.pipeline = pipeline  # `pipeline.agent_say` is the agents' way in
+        app.state.chat = ChatContext(hub, pipeline, chat_limits, metrics)
+        app.state.widget = StaticAsset.load(WIDGET_DIR / "widget.js", "application/javascript")
+        log.info("engine %s, moderation %s", type(the_engine).__name__, getattr(the_moderator, "mode", "?"))
+        try:
+            yield
+        finally:
+            await hub.close()
+            await db.dispose()
+
+    app = FastAPI(title="shopbot", version="1", lifespan=lifespan, description="E-commerce support chat server. "
+                  "The shopper WebSocket protocol (/ws) is documented in docs/protocol.md and docs/asyncapi.yaml.")
+
+    @app.websocket("/ws")
+    async def shopper_socket(ws: WebSocket) -> None:
+        from bot.shopper_socket import ShopperConnection
+
+        await ShopperConnection(ws, ws.app.state.chat).run()
+
+    @app.get("/api/sessions/{session_id}/events", response_model=EventsPage, tags=["sessions"])
+    async def session_events(request: Request, session_id: str, after_seq: int = Query(0, ge=0), limit: int = Query(500, ge=1, le=1000)) -> EventsPage:
+        """Stored events of a session after `after_seq` (the widget's history); 404 for an unknown id."""
+        from bot.sessions import UnknownSession, load_session
+
+        db: Database = request.app.state.db
+        try:
+            record = await load_session(db, session_id)
+        except UnknownSession:
+            raise HTTPException(status_code=404, detail="unknown session") from None
+        return EventsPage(session_id=session_id, events=await events.after(db, session_id, after_seq, limit), last_seq=record.last_seq)
+
+    @app.get("/healthz", response_model=Health, tags=["ops"])
+    async def healthz(request: Request) -> Health:
+        return Health(status="ok", engine=type(request.app.state.engine).__name__, moderation=str(getattr(request.app.state.moderator, "mode", "?")))
+
+    @app.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget(request: Request) -> Response:
+        return request.app.state.widget.response(request)
+
+    @app.get("/", response_class=HTMLResponse, tags=["storefront"])
+    async def storefront(request: Request) -> HTMLResponse:
+        """The demo storefront: catalog products with the chat widget embedded."""
+        return HTMLResponse(await render_storefront(request.app.state.db), headers={"Cache-Control": "no-cache"})
+
+    return app
+
+
+async def render_storefront(db: Database, limit: int = 24) -> str:
+    from bot.store.models import Product, Variant
+
+    price = func.min(Variant.price).label("price")
+    stmt = (
+        select(Product.product_id, Product.name, Product.image, Product.category, price)
+        .join(Variant, Variant.product_id == Product.product_id, isouter=True)
+        .group_by(Product.product_id)
+        .order_by(Product.popularity.desc(), Product.position)
+        .limit(limit)
+    )
+    async with db.read() as session:
+        rows = (await session.execute(stmt)).all()
+    cards = []
+    for product_id, name, image, category, min_price in rows:
+        picture = (
+            f'<img src="{html.escape(image)}" alt="{html.escape(name)}" loading="lazy">' if image
+            else f'<div class="placeholder" aria-hidden="true">{html.escape(name[:1].upper())}</div>'
+        )
+        price_text = f"from ${min_price:,.2f}" if min_price is not None else "price on request"
+        cards.append(
+            f'<li class="product" data-product-id="{html.escape(product_id)}">{picture}'
+            f'<h2>{html.escape(name)}</h2><p class="category">{html.escape((category or "").split(" > ")[-1])}</p>'
+            f'<p class="price">{price_text}</p></li>'
+        )
+    template = (WIDGET_DIR / "storefront.html").read_text(encoding="utf-8")
+    body = "\n".join(cards) if cards else '<li class="empty">The catalog is empty: run <code>shopbot init</code>.</li>'
+    return template.replace("{{products}}", body)
+
+
+def app() -> FastAPI:
+    """`uvicorn server:app --factory`: the app with settings from the environment."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(Settings.from_env())
