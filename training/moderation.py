@@ -45,7 +45,7 @@ from policies.moderation.examples import BENIGN_EXAMPLES, UNSAFE_EXAMPLES
 from policies.moderation.normalize import normalize
 
 log = logging.getLogger(__name__)
-CODE_VERSION = "moderation-train-2"  # bump when the recipe changes: it is part of the data hash
+CODE_VERSION = "moderation-train-3"  # bump when the recipe changes: it is part of the data hash
 
 
 class MissingData(FileNotFoundError):
@@ -63,7 +63,9 @@ class TrainConfig:
     davidson_per_class: int = 1500  # cap per class (hate / offensive / neither) to keep training fast
     precision_target: float = 0.85  # the unsafe threshold is the lowest with this out-of-fold precision
     max_benign_fpr: float = 0.005  # ... and at most this share of our own benign messages above it
-    bitext_sample: int = 4000  # Bitext utterances scored for the false-positive rate (0 = all)
+    bitext_sample: int = 3000  # Bitext utterances scored for the false-positive rate (0 = all)
+    wiki_train: int = 600  # Wikipedia comments (with their twins) for the external head; long texts are slow
+    bias_pairs: int = 300  # held-back Wikipedia twin pairs scored for the bias check (0 = all ~750)
 
 
 # The files each step reads, relative to the data dir. Required ones make training fail without them.
@@ -159,9 +161,9 @@ def read_external(files: dict[str, Path], config: TrainConfig) -> dict[str, tupl
     if "wiki" in files:
         texts, labels = [], []
         twins = {r["rev_id"]: r for r in _csv(files["wiki_twin"])} if "wiki_twin" in files else {}
-        for row in _csv(files["wiki"]):
-            if _stable_fraction(row["rev_id"], config.seed) < 0.5:
-                continue  # kept back for the bias check
+        kept_rows = [r for r in _csv(files["wiki"]) if _stable_fraction(r["rev_id"], config.seed) >= 0.5]
+        kept_rows.sort(key=lambda r: _stable_fraction("train:" + r["rev_id"], config.seed))
+        for row in kept_rows[: config.wiki_train // 2]:  # the other half is kept back for the bias check
             for r in (row, twins.get(row["rev_id"])):  # both twins: counterfactual augmentation
                 if r is not None:
                     texts.append(r["comment"])
@@ -174,16 +176,24 @@ def read_external(files: dict[str, Path], config: TrainConfig) -> dict[str, tupl
     return sets
 
 
-def read_bias_pairs(files: dict[str, Path], seed: int) -> list[tuple[str, str, int]]:
-    """(original, identity-swapped, toxic) for the Wikipedia comments the classifier never saw."""
+def read_bias_pairs(files: dict[str, Path], seed: int, limit: int = 0) -> list[tuple[str, str, int]]:
+    """(original, identity-swapped, toxic) for the Wikipedia comments the classifier never saw.
+
+    Only pairs where the swap changed the text; `limit` keeps a fixed, stratified-by-hash sample."""
     if "wiki" not in files or "wiki_twin" not in files:
         return []
     twins = {r["rev_id"]: r["comment"] for r in _csv(files["wiki_twin"])}
-    return [
-        (r["comment"], twins[r["rev_id"]], int(r["toxic"] == "True"))
-        for r in _csv(files["wiki"])
-        if r["rev_id"] in twins and _stable_fraction(r["rev_id"], seed) < 0.5
+    rows = [
+        r for r in _csv(files["wiki"])
+        if r["rev_id"] in twins and twins[r["rev_id"]] != r["comment"] and _stable_fraction(r["rev_id"], seed) < 0.5
     ]
+    rows.sort(key=lambda r: _stable_fraction("bias:" + r["rev_id"], seed))
+    if limit:
+        toxic = [r for r in rows if r["toxic"] == "True"]
+        clean = [r for r in rows if r["toxic"] != "True"]
+        n_toxic = max(1, round(limit * len(toxic) / max(len(rows), 1)))
+        rows = toxic[:n_toxic] + clean[: limit - n_toxic]
+    return [(r["comment"], twins[r["rev_id"]], int(r["toxic"] == "True")) for r in rows]
 
 
 def read_bitext(files: dict[str, Path], sample: int, seed: int) -> list[str]:
@@ -288,6 +298,7 @@ def fit_external(cache: EmbeddingCache, sets: dict[str, tuple[list[str], list[in
     heads = {}
     for name, (texts, labels) in sets.items():
         emb = np.vstack([cache.embed([normalize(t) for t in texts], progress=True), benign_emb])
+        cache.save()  # long runs keep what they embedded
         y = np.r_[np.array(labels), np.zeros(len(benign_emb), dtype=int)]
         heads[name] = LogisticRegression(C=1.0, max_iter=3000).fit(emb, y)
     return heads
@@ -341,6 +352,7 @@ def train_moderation(settings: Any, config: TrainConfig | None = None, force: bo
     encoder = Encoder(max_tokens=config.max_tokens)
     cache = EmbeddingCache(out / "cache" / f"embeddings-single-{config.max_tokens}.npz", encoder)
     emb = cache.embed(texts, progress=progress)
+    cache.save()
     profanity = profanity_probs(texts)
     ext_heads = fit_external(cache, external, emb[benign_mask])
     cache.save()
@@ -405,7 +417,7 @@ def measure(settings: Any, files: dict[str, Path], holdout_rows: list[dict], con
         say(f"[moderation] HOLDOUT ({len(holdout_rows)} rows never trained on): any-unsafe AUPRC "
             f"{report['any_unsafe_auprc']}, p50 {report['latency_ms_p50']} ms"
             + (f", Bitext FPR {report['false_positive_rate']:.4f} on {len(bitext)}" if bitext else ""))
-    pairs = read_bias_pairs(files, config.seed)
+    pairs = read_bias_pairs(files, config.seed, config.bias_pairs)
     if pairs:
         a = np.array([unsafe_of(x) for x in moderator.scores_batch([o for o, _, _ in pairs])])
         b = np.array([unsafe_of(x) for x in moderator.scores_batch([s for _, s, _ in pairs])])
