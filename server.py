@@ -114,7 +114,11 @@ def create_app(
             await upgrade_async(settings.database_url)
         db = Database(settings.database_url)
         the_engine = engine if engine is not None else await asyncio.to_thread(load_default_engine, settings, db)
-        the_moderator = moderator if moderator is not None else await asyncio.to_thread(load_default_moderator, settings)
+        the_moderator = moderator
+        if the_moderator is None:
+            the_moderator = await asyncio.to_thread(load_default_moderator, settings)
+            # Its models load lazily on the first check: pay that here, not in a shopper's first turn.
+            await asyncio.to_thread(the_moderator.check, "hello", "shopper")
         metrics = Metrics()
         hub = SessionHub(db)
         pipeline = TurnPipeline(db, the_engine, the_moderator, hub, metrics)
