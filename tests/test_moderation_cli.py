@@ -88,5 +88,8 @@ def test_training_on_the_public_data_is_idempotent_and_loads(tmp_path: Path) -> 
     assert again.get("skipped") is True and again["data_hash"] == meta["data_hash"]
     moderator = load_moderator(settings)
     assert moderator.mode == "classifier+rules"
+    texts = ["where is my order", "you are a worthless idiot", "those people are vermin"]
+    fast, reference = moderator.classifier.score_batch(texts), moderator.classifier.score_batch_reference(texts)
+    assert all(abs(f[k] - r[k]) < 1e-5 for f, r in zip(fast, reference) for k in r)  # compiled heads == sklearn
     assert moderator.check("this blender is garbage, I want my money back").action == "allow"
     assert moderator.check("you are a worthless fucking idiot").action == "block"

@@ -36,11 +36,12 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 def profanity_probs(texts: list[str]) -> np.ndarray:
     """Probabilities from alt-profanity-check (MIT licence), imported lazily: it loads at import."""
-    from profanity_check import predict_prob
+    from profanity_check import profanity_check as package
 
     if not texts:
         return np.zeros(0)
-    return np.asarray(predict_prob(texts), dtype=np.float64)
+    # = profanity_check.predict_prob(texts), without its slow per-row numpy apply.
+    return np.asarray(package.model.predict_proba(package.vectorizer.transform(texts))[:, 1], dtype=np.float64)
 
 
 def category_probs(heads: dict[str, Any], emb: np.ndarray) -> dict[str, np.ndarray]:
@@ -78,9 +79,41 @@ class TrainedClassifier:
     def unsafe_threshold(self) -> float:
         return float(self.meta["thresholds"]["unsafe"])
 
+    def _compile(self) -> None:
+        """All linear heads on the embedding as one matrix: one matmul instead of a dozen sklearn
+        calls (each costs ~0.1 ms of input validation, which matters at a 5 ms budget)."""
+        heads = self.heads
+        self._cat_names = list(heads["categories"])
+        self._ext_names = sorted(heads["ext"])
+        linear = [heads["emb_any"]] + [heads["categories"][n] for n in self._cat_names] + [heads["ext"][n] for n in self._ext_names]
+        self._w = np.column_stack([m.coef_[0] for m in linear]).astype(np.float32)
+        self._b = np.array([m.intercept_[0] for m in linear], dtype=np.float32)
+        self._char_w = heads["char_lr"].coef_[0]
+        self._char_b = float(heads["char_lr"].intercept_[0])
+        self._stack_w = heads["stacker"].coef_[0]
+        self._stack_b = float(heads["stacker"].intercept_[0])
+
     def score_batch(self, normalized: list[str]) -> list[dict[str, float]]:
+        """Same numbers as `stack_features` + the stacker (tests check it), computed faster."""
         if not normalized:
             return []
+        if not hasattr(self, "_w"):
+            self._compile()
+        emb = self.encoder.embed(normalized)
+        z = emb @ self._w + self._b
+        n_cat = len(self._cat_names)
+        cats = 1.0 / (1.0 + np.exp(-z[:, 1:1 + n_cat].astype(np.float64)))
+        noisy_or = 1 - np.prod(1 - cats, axis=1)
+        char = self.heads["char_vectorizer"].transform(normalized) @ self._char_w + self._char_b
+        feats = np.column_stack([z[:, 0], logit(noisy_or), char, logit(profanity_probs(normalized)), z[:, 1 + n_cat:]])
+        unsafe = 1.0 / (1.0 + np.exp(-(feats @ self._stack_w + self._stack_b)))
+        return [
+            {"unsafe": float(unsafe[i]), **{name: float(cats[i, j]) for j, name in enumerate(self._cat_names)}}
+            for i in range(len(normalized))
+        ]
+
+    def score_batch_reference(self, normalized: list[str]) -> list[dict[str, float]]:
+        """The straightforward sklearn path (used by tests to check `score_batch`)."""
         emb = self.encoder.embed(normalized)
         feats = stack_features(self.heads, emb, normalized, profanity_probs(normalized))
         unsafe = self.heads["stacker"].predict_proba(feats)[:, 1]
