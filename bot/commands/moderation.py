@@ -39,8 +39,9 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     try:
         meta = train_moderation(settings, config, force=args.force, progress=not args.json)
     except MissingData as exc:
-        print(f"error: {exc}. Without the data, moderation runs in rules+package mode (no training needed).")
-        return 2
+        # Not an error for `shopbot up` on a fresh machine: moderation still runs (rules+package).
+        print(f"moderation: {exc}; nothing to train, moderation runs in rules+package mode")
+        return 0
     if args.json:
         print(json.dumps(meta))
     elif meta.get("skipped"):
