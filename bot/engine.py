@@ -109,7 +109,7 @@ class DecisionPolicy:
             if args is None:
                 return Decision(RESPOND, note=f"missing arguments for {proposal.action}")
             try:
-                args = tool.validate(args)
+                tool.validate(args)  # the call goes out as written; Tool.invoke fills defaults
             except InvalidArguments as exc:
                 return Decision(RESPOND, note=str(exc))
             return Decision(proposal.action, args)
@@ -149,7 +149,12 @@ class ShopEngine:
         if state.pending_action is not None:
             if YES.search(said) and not NO.search(said):
                 pending = state.pending_action
-                state.confirmations.append(confirmation_key(pending["name"], pending["arguments"]))
+                tool = self.policy.tools.get(pending["name"])
+                try:
+                    if tool is not None:  # the key Tool.invoke will look for: validated arguments
+                        state.confirmations.append(confirmation_key(pending["name"], tool.validate(pending["arguments"])))
+                except InvalidArguments:
+                    state.pending_action = None
             else:
                 state.pending_action = None
         handoff: HandoffEvent | None = None
@@ -165,7 +170,7 @@ class ShopEngine:
             if tool.consequential and state.pending_action is None:
                 # A backend that writes its own listing: the rules above saw the listing and the
                 # shopper's yes right after it, so that yes confirms exactly this call.
-                ctx.confirm(tool.name, decision.arguments)
+                ctx.confirm(tool.name, tool.validate(decision.arguments))
             result = await tool.invoke(ctx, decision.arguments)
             state.user_id = ctx.user_id
             state.confirmations = sorted(ctx.confirmations)

@@ -163,12 +163,12 @@ class Builder:
         for n, goal in enumerate(task.goals):
             with_order = rng.random() < 0.7
             with_details = rng.random() < 0.55
-            text = s.request_text(goal, with_order, with_details)
+            text = self.phr.finish(s.request_text(goal, with_order, with_details))
             if n == 0:
                 early_auth = rng.random() < 0.35
-                if early_auth:
+                if early_auth:  # details given before they are asked for (never misspelt)
                     text = text + " " + s.auth_phrase(method)
-                conv.user(text)
+                conv.user(text, raw=True)
                 s.authenticate(method, early_auth)
             else:
                 conv.user(text)

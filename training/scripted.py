@@ -239,7 +239,7 @@ class Script:
             return
         # exchange / modify items: look at each product's variants
         pairs = []
-        for old in [i for i in order["items"] if i["item_id"] in g.item_ids]:
+        for old in items:  # in the order the shopper named them
             if old["product_id"] not in self.seen_products:
                 self.seen_products.add(old["product_id"])
                 c.call("get_product_details", {"product_id": old["product_id"]})
