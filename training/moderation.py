@@ -326,6 +326,7 @@ def pick_threshold(p: np.ndarray, y: np.ndarray, benign_mask: np.ndarray, config
 def train_moderation(settings: Any, config: TrainConfig | None = None, force: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train, evaluate and save. Returns the sidecar dict (with `skipped: True` when up to date)."""
     import joblib
+    import sklearn
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -381,6 +382,7 @@ def train_moderation(settings: Any, config: TrainConfig | None = None, force: bo
     joblib.dump(heads, out / ARTIFACT)
     meta: dict[str, Any] = {
         "model": MODEL_NAME,
+        "sklearn_version": sklearn.__version__,  # joblib pickles are only safe to load with the same version
         "max_tokens": config.max_tokens,
         "data_hash": digest,
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -72,6 +72,11 @@ class TrainedClassifier:
 
         self.directory = directory
         self.meta: dict[str, Any] = json.loads((directory / SIDECAR).read_text())
+        import sklearn
+
+        trained_with = self.meta.get("sklearn_version")
+        if trained_with and trained_with != sklearn.__version__:
+            raise ValueError(f"model trained with scikit-learn {trained_with}, running {sklearn.__version__}; retrain with --force")
         self.heads: dict[str, Any] = joblib.load(directory / ARTIFACT)
         self.encoder = Encoder(max_tokens=int(self.meta.get("max_tokens", 128)))
 
