@@ -36,6 +36,8 @@
     "header button{background:transparent;border:0;color:#fff;font-size:22px;cursor:pointer}",
     ".conn{font-size:12px;opacity:.85;margin-left:8px}",
     ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f5f7f9}",
+    ".log>*{flex-shrink:0}",
+    ".launcher svg{width:28px;height:28px;fill:currentColor;vertical-align:middle}",
     ".msg{max-width:85%;padding:8px 12px;border-radius:12px;line-height:1.4;white-space:pre-wrap;word-wrap:break-word}",
     ".user{align-self:flex-end;background:#1f5f8b;color:#fff}",
     ".bot{align-self:flex-start;background:#fff;border:1px solid #dde3e8}",
@@ -63,7 +65,7 @@
   var root = host.attachShadow({ mode: "open" });
   root.innerHTML =
     "<style>" + CSS + "</style>" +
-    '<button class="launcher" part="launcher" aria-label="Open chat" aria-expanded="false" aria-controls="sb-panel">&#128172;</button>' +
+    '<button class="launcher" part="launcher" aria-label="Open chat" aria-expanded="false" aria-controls="sb-panel"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg></button>' +
     '<section class="panel" id="sb-panel" role="dialog" aria-label="Shop assistant chat" hidden>' +
     '<header><div><h2></h2><span class="conn" aria-hidden="true"></span></div><button class="close" aria-label="Close chat">&times;</button></header>' +
     '<div class="log" role="log" aria-live="polite" aria-relevant="additions" tabindex="0"></div>' +
