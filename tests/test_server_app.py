@@ -98,3 +98,15 @@ def test_migration_creates_conversation_tables(shopbot_home: Settings) -> None:
     path = Path(shopbot_home.database_url.split(":///", 1)[1])
     tables = {r[0] for r in sqlite3.connect(path).execute("select name from sqlite_master where type='table'")}
     assert {"conversations", "conversation_events"} <= tables
+
+
+def test_asyncapi_lists_every_error_code_and_frame() -> None:
+    import yaml
+
+    from bot.protocol import ERRORS
+
+    spec = yaml.safe_load((Path(__file__).resolve().parent.parent / "docs" / "asyncapi.yaml").read_text())
+    codes = spec["components"]["messages"]["error"]["payload"]["properties"]["code"]["enum"]
+    assert set(codes) == set(ERRORS)
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
+    assert all(f"`{code}`" in doc for code in ERRORS)
