@@ -49,7 +49,9 @@ class TurnPipeline:
     async def submit(self, live: LiveSession, text: str, message_id: str | None, payload: str | None) -> bool:
         """Queue a shopper message. False when `message_id` was seen before (the resend is ignored)."""
         if message_id is not None:
-            if message_id in live.pending_ids or await events.has_message(self.db, live.session_id, message_id):
+            # Queued twice: dropped here. Already stored: the unique (session, message_id) constraint
+            # refuses it when its turn comes (DuplicateMessage), so no read is needed on this path.
+            if message_id in live.pending_ids:
                 return False
             live.pending_ids.add(message_id)
         live.queue.put_nowait(Incoming(text, message_id, payload, time.perf_counter()))
@@ -102,11 +104,18 @@ class TurnPipeline:
         records = [UserEcho(text=shopper_text, message_id=incoming.message_id, payload=incoming.payload).model_dump()]
         if checked.action != "allow":
             records.append(Moderation(action=checked.action, reason=checked.reply or ", ".join(checked.reasons) or checked.action).model_dump())
+        # The owner check (a read) runs while the message is stored (a write): WAL lets both run at once.
+        mode_task = asyncio.create_task(self._mode(live))
         try:
             await self._store(live, records, message_id=incoming.message_id)
         except DuplicateMessage:
+            await asyncio.gather(mode_task, return_exceptions=True)
             log.info("duplicate message %s in session %s ignored", incoming.message_id, live.session_id)
             return
+        except BaseException:
+            mode_task.cancel()
+            raise
+        mode = await mode_task
         if checked.action == "block":
             turn_id = uuid.uuid4().hex[:12]
             reply = checked.reply or BLOCKED_REPLY
@@ -115,7 +124,7 @@ class TurnPipeline:
             return
         if checked.action == "flag":
             await self._request_handoff(live, "moderation: " + ", ".join(checked.reasons), checked.text)
-        mode = await self._mode(live)
+            mode = live.conversation_state
         if mode != "bot":  # a human owns (or is about to own) the conversation: the bot stays quiet
             self._count("handoff")
             return
