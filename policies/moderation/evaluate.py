@@ -58,12 +58,14 @@ def auprc(labels: np.ndarray, scores: np.ndarray) -> float | None:
 
 
 def score_texts(moderator: Any, texts: list[str]) -> tuple[list[dict[str, float]], list[float]]:
-    """Scores for each text and the wall time per message in milliseconds (one message at a time)."""
+    """Scores for each text and the wall time of a full `check` per message in milliseconds
+    (one message at a time, as the server calls it: normalise, redact, rules, classifier, decide)."""
     scores, times = [], []
     for text in texts:
         start = time.perf_counter()
-        scores.append(moderator.scores(text))
+        result = moderator.check(text)
         times.append((time.perf_counter() - start) * 1000.0)
+        scores.append(result.scores)
     return scores, times
 
 
@@ -80,7 +82,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """The report `shopbot evaluate-moderation` prints. `moderator` is a `ShopModerator`."""
     texts = [row["prompt"] for row in rows]
-    moderator.scores("warm-up")  # load models before timing
+    moderator.check("warm-up")  # load models before timing
     scores, times = score_texts(moderator, texts)
     unsafe = np.array([unsafe_of(s) for s in scores])
     report: dict[str, Any] = {"mode": moderator.mode, "rows": len(rows)}

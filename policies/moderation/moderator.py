@@ -127,7 +127,7 @@ class ShopModerator:
             text=redacted if pii_kinds else text,
             reasons=reasons,
             reply=reply,
-            scores={k: round(v, 4) for k, v in scores.items()},
+            scores=dict(scores),
         )
 
 
