@@ -2,9 +2,10 @@
 
 Loads the trained model from $SHOPBOT_HOME/models/engine and times `DecisionPolicy.decide` on
 decision points of its dev transcripts, in conversation order. Three regimes:
-- cold: the text-embedding cache is cleared before every decision (both texts are encoded);
+- cold: the text-embedding cache is cleared before every decision (all three texts are encoded);
 - live: as in the server, where the engine embeds its own reply right after sending it
-  (`ShopEngine.run_turn` warms the cache): the agent text is cached, the shopper text is new;
+  (`ShopEngine.run_turn` warms the cache) and embedded the shopper's previous message at the
+  previous turn: only the shopper's new message is encoded;
 - conversation: decisions in order with the cache kept (what `shopbot evaluate` sees: several
   decisions share the same last shopper and agent messages).
 Prints medians and tail percentiles in milliseconds.
@@ -42,7 +43,7 @@ def main() -> None:
         policy.decide(ctx)
     results = {}
     from bot.engine_args import ConversationView
-    from policies.router import texts_of
+    from policies.router import previous_user_text, texts_of
 
     for regime in ("cold", "live", "conversation"):
         encoder.cache.clear()
@@ -50,8 +51,9 @@ def main() -> None:
         for ctx in points:
             if regime in ("cold", "live"):
                 encoder.cache.clear()
-            if regime == "live":
-                encoder.encode([texts_of(ConversationView.parse(ctx))[1]])  # done after the previous reply
+            if regime == "live":  # encoded at earlier turns: our last reply, the shopper's previous message
+                view = ConversationView.parse(ctx)
+                encoder.encode([texts_of(view)[1], previous_user_text(view)])
             started = time.perf_counter()
             policy.decide(ctx)
             times.append((time.perf_counter() - started) * 1000)
