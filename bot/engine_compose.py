@@ -16,14 +16,14 @@ from bot.engine_args import NO, YES, ConversationView, fill_arguments, find_item
 from policies.router import CONSEQUENTIAL
 
 Dict = dict[str, Any]
-INTENTS = (
+INTENTS = (  # checked in this order within one message
     ("exchange", re.compile(r"\bexchange|swap it for|trade\b", re.I)),
-    ("modify_address", re.compile(r"(shipping|delivery|order).{0,30}address|address.{0,30}(order|shipping|delivery)", re.I)),
-    ("user_address", re.compile(r"(default|account|profile|my) address|moved", re.I)),
-    ("modify_payment", re.compile(r"pay(ment)? (method|with)|different (card|method)|change.{0,20}payment", re.I)),
-    ("modify_items", re.compile(r"\b(modify|change|switch)\b", re.I)),
     ("return", re.compile(r"\b(return|refund|send (it|them) back)\b", re.I)),
     ("cancel", re.compile(r"\bcancel", re.I)),
+    ("modify_address", re.compile(r"(shipping|delivery|order).{0,30}address|address.{0,30}(order|shipping|delivery)", re.I)),
+    ("user_address", re.compile(r"(default|account|profile|my) address|moved", re.I)),
+    ("modify_payment", re.compile(r"(change|switch|update).{0,25}payment|pay (for it |for the order )?with a different|different (card|payment method)", re.I)),
+    ("modify_items", re.compile(r"\b(modify|change|switch)\b", re.I)),
     ("balance", re.compile(r"balance|gift card.{0,20}(left|have)", re.I)),
     ("status", re.compile(r"status|where is|shipped|track|deliver", re.I)),
 )
@@ -43,11 +43,19 @@ class Reply:
 YES_NO = [{"title": "Yes", "payload": "yes"}, {"title": "No", "payload": "no"}]
 
 
+def intent_of(text: str) -> str | None:
+    for name, pattern in INTENTS:
+        if pattern.search(text):
+            return name
+    return None
+
+
 def intent(view: ConversationView) -> str | None:
+    """What the shopper is after: the intent of their latest message that states one."""
     for text in reversed(view.texts("user")[-4:]):
-        for name, pattern in INTENTS:
-            if pattern.search(text):
-                return name
+        found = intent_of(text)
+        if found is not None:
+            return found
     return None
 
 
@@ -165,7 +173,7 @@ def compose(view: ConversationView, policy_text: str = "") -> Reply:
         return Reply(R.declined())
     if GREETING.match(user):
         return Reply(R.greeting())
-    if THANKS.search(user) and want is None:
+    if THANKS.search(user) and intent_of(user) is None and last_call is None:
         return Reply(R.goodbye())
     if view.user_id is None:
         if want is not None or re.search(r"\border|account|#W\d", user, re.I):
