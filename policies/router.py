@@ -182,7 +182,7 @@ class TextEncoder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        return int(self.model.get_embedding_dimension())
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))

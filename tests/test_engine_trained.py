@@ -69,6 +69,27 @@ async def test_conversation_with_trained_engine(trained_home: Settings, tmp_path
         await db.dispose()
 
 
+async def test_return_flow_with_trained_engine(trained_home: Settings, tmp_path: Path) -> None:
+    """Request, verify, choose the refund method, confirm: the return is requested in the database."""
+    store = generate_store(trained_home.demo_seed, trained_home.demo_users)
+    db = await make_store_db(tmp_path / "store.db", store)
+    try:
+        engine = load_engine(trained_home, db)
+        order = next(o for o in store.orders.values() if o["status"] == "delivered" and len(o["items"]) > 1)
+        item = order["items"][0]
+        user = store.users[order["user_id"]]
+        state = ConversationState("ret")
+        for text in (f"I'd like to return the {item['name'].lower()} from order {order['order_id']}", f"my email is {user['email']}", "to the original payment method please"):
+            [e async for e in engine.run_turn(state, text)]
+        assert state.pending_action is not None and state.pending_action["name"] == "return_delivered_order_items"
+        assert state.pending_action["arguments"]["item_ids"] == [item["item_id"]]
+        events = [e async for e in engine.run_turn(state, "yes")]
+        assert [e.tool for e in events if isinstance(e, StatusEvent) and e.state == "tool"] == ["return_delivered_order_items"]
+        assert json.loads(state.messages[-2]["content"])["status"] == "return requested"
+    finally:
+        await db.dispose()
+
+
 def test_evaluate_trained(trained_home: Settings) -> None:
     from training.evaluate import evaluate
     from training.transcripts import read_jsonl
