@@ -421,10 +421,10 @@ def measure(settings: Any, files: dict[str, Path], holdout_rows: list[dict], con
             + (f", Bitext FPR {report['false_positive_rate']:.4f} on {len(bitext)}" if bitext else ""))
     pairs = read_bias_pairs(files, config.seed, config.bias_pairs)
     if pairs:
-        a = np.array([unsafe_of(x) for x in moderator.scores_batch([o for o, _, _ in pairs])])
-        b = np.array([unsafe_of(x) for x in moderator.scores_batch([s for _, s, _ in pairs])])
-        y = np.array([t for _, _, t in pairs])
         t = moderator.config.unsafe_threshold
+        a = np.array([unsafe_of(x, t) for x in moderator.scores_batch([o for o, _, _ in pairs])])
+        b = np.array([unsafe_of(x, t) for x in moderator.scores_batch([s for _, s, _ in pairs])])
+        y = np.array([toxic for _, _, toxic in pairs])
         metrics["bias"] = {
             "pairs": len(pairs),
             "auprc_original": round(auprc(y, a) or 0, 4),

@@ -69,9 +69,18 @@ def score_texts(moderator: Any, texts: list[str]) -> tuple[list[dict[str, float]
     return scores, times
 
 
-def unsafe_of(scores: dict[str, float]) -> float:
-    rule_hit = max((scores.get(c, 0.0) for c in ("self-harm", "violence", "sexual/minors")), default=0.0)
-    return max(scores.get("unsafe", 0.0), rule_hit)
+RULE_CATEGORIES_OF_TAXONOMY = ("self-harm", "violence", "sexual/minors")
+
+
+def unsafe_of(scores: dict[str, float], threshold: float = 0.5) -> float:
+    """The any-unsafe score the deployed moderator acts on: the classifier's probability, lifted to
+    at least the threshold when a taxonomy rule fired (those messages are acted on either way), and
+    ranked among themselves by the classifier. Without a classifier, rule hits score 1.0."""
+    unsafe = scores.get("unsafe")
+    rule_hit = any(scores.get(c, 0.0) >= 1.0 for c in RULE_CATEGORIES_OF_TAXONOMY)
+    if unsafe is None:
+        return 1.0 if rule_hit else 0.0
+    return max(unsafe, threshold + (1.0 - threshold) * unsafe) if rule_hit else unsafe
 
 
 def evaluate(
@@ -84,7 +93,8 @@ def evaluate(
     texts = [row["prompt"] for row in rows]
     moderator.check("warm-up")  # load models before timing
     scores, times = score_texts(moderator, texts)
-    unsafe = np.array([unsafe_of(s) for s in scores])
+    threshold = moderator.config.unsafe_threshold
+    unsafe = np.array([unsafe_of(s, threshold) for s in scores])
     report: dict[str, Any] = {"mode": moderator.mode, "rows": len(rows)}
     for code, name in OPENAI_CODES.items():
         known = [i for i, row in enumerate(rows) if row.get(code) in (0, 1)]
@@ -96,6 +106,9 @@ def evaluate(
     report["any_unsafe_auprc"] = auprc(np.array([is_unsafe(r) for r in rows]), unsafe)
     if report["any_unsafe_auprc"] is not None:
         report["any_unsafe_auprc"] = round(report["any_unsafe_auprc"], 4)
+    if all("unsafe" in s for s in scores):  # the classifier alone, without the rules
+        alone = auprc(np.array([is_unsafe(r) for r in rows]), np.array([s["unsafe"] for s in scores]))
+        report["classifier_unsafe_auprc"] = None if alone is None else round(alone, 4)
     report["latency_ms_p50"] = round(statistics.median(times), 3) if times else None
     report["latency_ms_p95"] = round(float(np.percentile(times, 95)), 3) if times else None
     if benign is not None:

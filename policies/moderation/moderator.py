@@ -70,9 +70,9 @@ class ShopModerator:
 
     def unsafe_score(self, text: str) -> float:
         """One number for evaluation: how likely the text is unsafe in any OpenAI category."""
-        scores = self.scores(text)
-        rule_hit = max((scores.get(c, 0.0) for c in ("self-harm", "violence", "sexual/minors")), default=0.0)
-        return max(scores.get("unsafe", 0.0), rule_hit)
+        from policies.moderation.evaluate import unsafe_of
+
+        return unsafe_of(self.scores(text), self.config.unsafe_threshold)
 
     def _fired(self, scores: dict[str, float]) -> list[str]:
         config = self.config

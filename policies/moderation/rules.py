@@ -27,7 +27,9 @@ _INJECTION = [
     re.compile(r"\b(?:jailbreak|jailbroken|developer mode|dan mode|do anything now|god mode|unfiltered mode)\b"),
     re.compile(r"\byou are now\b|\bfrom now on,? you (?:are|will)\b|\bpretend (?:to be|you are|you're)\b|\bact as (?:an? )?(?:unrestricted|unfiltered|evil|admin|administrator|developer|root)\b"),
     re.compile(r"(?:^|\s)(?:</?system>|\[system\]|###\s*system|<\|im_start\|>|new instructions\s*:)"),
-    re.compile(r"\b(?:another|other|someone else'?s?|a different|all(?: the)?|every|random)\s+(?:customers?|users?|shoppers?|persons?|people|accounts?)(?:'s?)?\s+" + _W + r"(?:orders?|accounts?|address(?:es)?|details|data|information|info|payment|emails?|phone)"),
+    # Possessive only: "another customer's order", "other users' addresses" -- but not "switch to
+    # another user account" or "my other account", which are ordinary requests.
+    re.compile(r"(?<!my )\b(?:another|other|someone else|a different|all(?: the)?|every|random)\s+(?:customer|user|shopper|person|people|customers|users|shoppers)(?:'s|s'|')\s+" + _W + r"(?:orders?|accounts?|address(?:es)?|details|data|information|info|payment|emails?|phone)"),
     re.compile(r"\b(?:orders?|accounts?|address(?:es)?|details|data|information|payment methods?|emails?)\s+(?:of|for|belonging to)\s+(?:another|other|some other|a different|all(?: the)?|every)\s+(?:customers?|users?|shoppers?|persons?|people)\b"),
     re.compile(r"\b(?:i am|i'm|im)\s+(?:the|an?|your)\s+(?:admin|administrator|developer|owner|ceo)\b.{0,40}\b(?:access|show|give|override|unlock)\b"),
 ]
