@@ -26,6 +26,9 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from bot import events
+from bot.agent_api import agent_router
+from bot.agents import load_secret
+from bot.bus import make_bus
 from bot.db import Database
 from bot.settings import Settings
 from bot.turns import Engine
@@ -129,15 +132,21 @@ def create_app(
         app.state.pipeline = pipeline  # `pipeline.agent_say` is the agents' way in
         app.state.chat = ChatContext(hub, pipeline, chat_limits, metrics)
         app.state.widget = StaticAsset.load(WIDGET_DIR / "widget.js", "application/javascript")
+        app.state.secret = load_secret(settings.home)  # signs agent tokens
+        app.state.bus = make_bus(settings.redis_url)  # queue notifications (Redis with several workers)
+        app.state.dashboard_html = (WIDGET_DIR / "agent.html").read_text(encoding="utf-8")
         log.info("engine %s, moderation %s", type(the_engine).__name__, getattr(the_moderator, "mode", "?"))
         try:
             yield
         finally:
             await hub.close()
+            await app.state.bus.close()
             await db.dispose()
 
     app = FastAPI(title="shopbot", version="1", lifespan=lifespan, description="E-commerce support chat server. "
                   "The shopper WebSocket protocol (/ws) is documented in docs/protocol.md and docs/asyncapi.yaml.")
+
+    app.include_router(agent_router())
 
     @app.websocket("/ws")
     async def shopper_socket(ws: WebSocket) -> None:

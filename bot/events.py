@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, Database
+from bot.handoff_store import OwnershipRow
 from bot.sessions import ConversationRow, UnknownSession
 
 
@@ -53,6 +54,10 @@ class DuplicateMessage(Exception):
     """The shopper's message_id is already in the log: the resend is ignored."""
 
 
+class NotBotsTurn(Exception):
+    """A bot event was to be stored, but a human owns the conversation now: it is dropped."""
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -66,8 +71,14 @@ async def append(
     state: dict[str, Any] | None = None,
     conversation_state: str | None = None,
     reserve: int = 0,
+    require_bot: bool = False,
 ) -> list[dict[str, Any]]:
     """Store `events` with the next sequence numbers; return them as frames (with `seq`).
+
+    With `require_bot`, the conversation's ownership is checked in the same transaction (the row
+    is locked, as a takeover locks it): if a human owns it, nothing is stored and NotBotsTurn is
+    raised. This is what makes "no bot message after a takeover is acknowledged" hold across
+    processes: the takeover and the bot's reply cannot both commit in the wrong order.
 
     In the same transaction: the ConversationState JSON (`state`), the handoff mode
     (`conversation_state`), and `reserve` numbers after the last event kept back for transient
@@ -75,6 +86,10 @@ async def append(
     """
     try:
         async with db.write() as session:
+            if require_bot:
+                owner = await session.get(OwnershipRow, session_id, with_for_update=True)
+                if owner is not None and owner.mode == "human":
+                    raise NotBotsTurn(session_id)
             row = await session.get(ConversationRow, session_id, with_for_update=True)
             if row is None:
                 raise UnknownSession(session_id)

@@ -12,21 +12,25 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from bot import events
 from bot.db import Database
-from bot.events import DuplicateMessage, NewEvent
+from bot.events import DuplicateMessage, NewEvent, NotBotsTurn
 from bot.protocol import AgentUttered, BotDelta, BotUttered, Card, Handoff, Moderation, QuickReply, Status, UserEcho, error_frame
 from bot.sessions import LiveSession, SessionHub, save_session
 from bot.turns import DeltaEvent, Engine, HandoffEvent, ReplyEvent, StatusEvent
+
+if TYPE_CHECKING:
+    from bot.handoff import Action, Ownership
 from policies.moderation_api import AllowAll, ModerationResult, Moderator, Source
 
 log = logging.getLogger(__name__)
 
 BLOCKED_REPLY = "Sorry, I can't help with that message."
+CONTINUE_WITH_BOT = "/continue_with_bot"  # quick-reply payload: stop waiting for an agent
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,32 @@ class TurnPipeline:
         stored = await self._store(live, [AgentUttered(text=result.text, agent=agent).model_dump()])
         self.hub.release_if_idle(live)
         return stored[0]
+
+    async def change_ownership(self, session_id: str, action: "Action", *, agent: str | None = None) -> "Ownership":
+        """An agent's takeover / release / resolve (or the shopper's continue_with_bot), announced
+        to the shopper as a `handoff` event. A takeover silences a bot turn in flight at once."""
+        from bot import handoff_store
+        from bot.handoff import Action, Mode
+
+        live = await self.hub.get(session_id)
+        live.ownership_changes += 1
+        silenced_before = live.bot_silenced
+        if action is Action.takeover:
+            live.bot_silenced = True  # before the takeover commits: nothing of the bot after the ack
+        try:
+            ownership = await handoff_store.apply(self.db, session_id, action, agent=agent)
+        except BaseException:
+            live.bot_silenced = silenced_before
+            raise
+        live.bot_silenced = ownership.mode is not Mode.bot
+        live.conversation_state = ownership.mode.value
+        await self._store(
+            live, [Handoff(state=ownership.mode.value, agent=ownership.agent).model_dump()], conversation_state=ownership.mode.value
+        )
+        if self.metrics is not None:
+            self.metrics.handoffs.labels(action.value).inc()
+        self.hub.release_if_idle(live)
+        return ownership
 
     async def moderate(self, text: str, source: Source) -> ModerationResult:
         if isinstance(self.moderator, AllowAll):
@@ -125,6 +155,13 @@ class TurnPipeline:
         if checked.action == "flag":
             await self._request_handoff(live, "moderation: " + ", ".join(checked.reasons), checked.text)
             mode = live.conversation_state
+        if mode == "handoff_requested" and incoming.payload == CONTINUE_WITH_BOT:
+            from bot.handoff import Action, HandoffError
+
+            try:  # the shopper stopped waiting for an agent
+                mode = (await self.change_ownership(live.session_id, Action.continue_with_bot)).mode.value
+            except HandoffError as exc:  # an agent took it meanwhile
+                log.info("continue_with_bot in %s refused: %s", live.session_id, exc.message)
         if mode != "bot":  # a human owns (or is about to own) the conversation: the bot stays quiet
             self._count("handoff")
             return
@@ -138,6 +175,8 @@ class TurnPipeline:
         reply: ReplyEvent | None = None
         try:
             async for event in self.engine.run_turn(live.state, text, incoming.payload):
+                if live.bot_silenced:  # a human took over mid-turn: say nothing more
+                    break
                 if isinstance(event, StatusEvent):
                     if event.state == "idle":
                         continue  # sent by _finish, after the stored reply
@@ -181,7 +220,15 @@ class TurnPipeline:
             mode = await self._request_handoff(live, handoff.reason, handoff.summary, store=False)
             if mode is not None:
                 records.append(Handoff(state="handoff_requested").model_dump())
-        await self._finish(live, records, conversation_state=mode)
+        if live.bot_silenced:
+            records = []  # taken over while answering: the half-finished reply is not stored
+        try:
+            await self._finish(live, records, conversation_state=mode, require_bot=bool(records))
+        except NotBotsTurn:  # taken over (maybe on another process) before the reply was stored
+            log.info("reply of session %s dropped: a human owns the conversation", live.session_id)
+            await self._finish(live, [])
+            self._count("interrupted")
+            return
         now = time.perf_counter()
         if self.metrics is not None:
             if first_token is not None:
@@ -197,6 +244,7 @@ class TurnPipeline:
             from bot.handoff import Action, HandoffError, Mode
         except ImportError:
             return live.conversation_state
+        changes = live.ownership_changes
         ownership = await handoff_store.get_ownership(self.db, live.session_id)
         mode = ownership.mode
         if mode is Mode.resolved:  # the shopper writes again after it was closed: the bot is back
@@ -204,6 +252,9 @@ class TurnPipeline:
                 mode = (await handoff_store.apply(self.db, live.session_id, Action.reopen)).mode
             except HandoffError as exc:
                 log.warning("reopen of %s refused: %s", live.session_id, exc.message)
+        if changes != live.ownership_changes:  # changed here while we read: the newer state stands
+            return live.conversation_state
+        live.bot_silenced = mode is not Mode.bot
         if mode.value != live.conversation_state:
             live.conversation_state = mode.value
             await save_session(self.db, live.session_id, conversation_state=mode.value)
@@ -233,25 +284,32 @@ class TurnPipeline:
 
     # ------------------------------------------------------------------ output
     def _transient(self, live: LiveSession, data: dict[str, Any]) -> None:
+        if live.bot_silenced and data.get("type") == "bot_delta":
+            return
         live.publish(frame_dict(data, live.next_seq()))
 
     async def _store(
         self, live: LiveSession, records: list[dict[str, Any]], *, message_id: str | None = None,
         conversation_state: str | None = None, state: dict[str, Any] | None = None, reserve: int = 0,
+        require_bot: bool = False,
     ) -> list[dict[str, Any]]:
         async with live.lock:
             new = [NewEvent(r, message_id if r["type"] == "user_uttered" else None) for r in records]
             stored = await events.append(
                 self.db, live.session_id, new, floor_seq=live.seq, state=state,
-                conversation_state=conversation_state, reserve=reserve,
+                conversation_state=conversation_state, reserve=reserve, require_bot=require_bot,
             )
             for item in stored:
                 live.publish(item)
             return stored
 
-    async def _finish(self, live: LiveSession, records: list[dict[str, Any]], conversation_state: str | None = None) -> None:
+    async def _finish(
+        self, live: LiveSession, records: list[dict[str, Any]], conversation_state: str | None = None, require_bot: bool = False
+    ) -> None:
         """Store the turn's outcome with the engine's state, then the idle status (its seq reserved)."""
-        await self._store(live, records, conversation_state=conversation_state, state=live.state.to_dict(), reserve=1)
+        await self._store(
+            live, records, conversation_state=conversation_state, state=live.state.to_dict(), reserve=1, require_bot=require_bot
+        )
         self._transient(live, Status(state="idle").model_dump())
 
     def _count(self, outcome: str) -> None:

@@ -111,6 +111,7 @@ class BotUttered(_Frame):
 class Handoff(_Frame):
     type: Literal["handoff"] = "handoff"
     state: Literal["bot", "handoff_requested", "human", "resolved"]
+    agent: str | None = None  # the human's display name while state is "human"
 
 
 class AgentUttered(_Frame):

@@ -113,6 +113,8 @@ class LiveSession:
     subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
     worker: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # guards seq allocation and appends
+    bot_silenced: bool = False  # set the moment a human takes over: the bot's turn stops streaming
+    ownership_changes: int = 0  # bumped by every local ownership change (stale reads must not undo one)
 
     def next_seq(self) -> int:
         self.seq += 1
