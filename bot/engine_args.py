@@ -456,7 +456,10 @@ def fill_arguments(name: str, view: ConversationView) -> Dict | None:
             return None
         variants = view.all_variants()
         items = {i["item_id"]: i for i in order["items"]}
-        expr = " + ".join(f"{variants[n][1]['price']} - {items[o]['price']}" for o, n in zip(*swaps))
+        prices = {**{iid: i["price"] for iid, i in items.items()}, **{iid: v["price"] for iid, (_p, v) in variants.items()}}
+        if not all(n in prices and o in prices for o, n in zip(*swaps)):
+            return None
+        expr = " + ".join(f"{prices[n]} - {prices[o]}" for o, n in zip(*swaps))
         return {"expression": expr}
     if name == "modify_user_address":
         address = find_address(view.last_assistant) or find_address(view.recent_user_text(3))

@@ -82,6 +82,7 @@ def _order_flow(view: ConversationView, want: str | None, order: Dict) -> Reply:
         args = fill_arguments("cancel_pending_order", view)
         if not args:
             return Reply(R.ask_cancel_reason(order))
+        args["order_id"] = order["order_id"]  # the order this reply talks about
         return _confirm(R.confirm_cancel(order, args["reason"]), "cancel_pending_order", args)
     if want == "return":
         if status != "delivered":
@@ -93,18 +94,29 @@ def _order_flow(view: ConversationView, want: str | None, order: Dict) -> Reply:
         if not pm:
             return Reply(R.ask_payment_method(profile, "for the refund (the original payment method or a gift card)"))
         chosen = [i for i in order["items"] if i["item_id"] in items]
+        methods = view.payment_methods()
+        if pm not in methods:  # e.g. an original payment method no longer on the profile
+            return Reply(R.ask_payment_method(profile, "for the refund (the original payment method or a gift card)"))
         args = {"order_id": order["order_id"], "item_ids": items, "payment_method_id": pm}
-        return _confirm(R.confirm_return(order, chosen, view.payment_methods()[pm]), "return_delivered_order_items", args)
+        return _confirm(R.confirm_return(order, chosen, methods[pm]), "return_delivered_order_items", args)
     if want in ("exchange", "modify_items"):
         needed = "delivered" if want == "exchange" else "pending"
         if status != needed:
             return Reply(R.cannot_act(order, "exchange" if want == "exchange" else "modify"))
         name = "exchange_delivered_order_items" if want == "exchange" else "modify_pending_order_items"
         args = fill_arguments(name, view)
-        if args:
-            variants = view.all_variants()
-            pairs = [(next(i for i in order["items"] if i["item_id"] == o), {**variants[n][1]}) for o, n in zip(args["item_ids"], args["new_item_ids"])]
-            return _confirm(R.confirm_swap(order, pairs, view.payment_methods()[args["payment_method_id"]], want, None), name, args)
+        variants = view.all_variants()
+        methods = view.payment_methods()
+        in_order = {i["item_id"]: i for i in order["items"]}
+        if (
+            args
+            and args["order_id"] == order["order_id"]
+            and all(o in in_order for o in args["item_ids"])
+            and all(n in variants for n in args["new_item_ids"])
+            and args["payment_method_id"] in methods
+        ):
+            pairs = [(in_order[o], {**variants[n][1]}) for o, n in zip(args["item_ids"], args["new_item_ids"])]
+            return _confirm(R.confirm_swap(order, pairs, methods[args["payment_method_id"]], want, None), name, args)
         items = find_items(order, text)
         if not items:
             return Reply(R.ask_items(order, "exchange" if want == "exchange" else "modify"))
@@ -123,6 +135,7 @@ def _order_flow(view: ConversationView, want: str | None, order: Dict) -> Reply:
         args = fill_arguments("modify_pending_order_address", view)
         if not args:
             return Reply("What is the new shipping address (street, apartment or suite if any, city, state, zip code and country)?")
+        args["order_id"] = order["order_id"]
         address = {k: args[k] for k in ("address1", "address2", "city", "state", "country", "zip")}
         return _confirm(R.confirm_order_address(order, address), "modify_pending_order_address", args)
     if want == "modify_payment":
@@ -132,7 +145,7 @@ def _order_flow(view: ConversationView, want: str | None, order: Dict) -> Reply:
         if not pm:
             return Reply(R.ask_payment_method(profile, "for this order"))
         args = {"order_id": order["order_id"], "payment_method_id": pm}
-        return _confirm(R.confirm_payment_change(order, view.payment_methods()[pm]), "modify_pending_order_payment", args)
+        return _confirm(R.confirm_payment_change(order, view.payment_methods().get(pm, {"id": pm})), "modify_pending_order_payment", args)
     return Reply(R.order_summary(order))
 
 
