@@ -131,3 +131,26 @@ async def test_stream_order(db, store) -> None:
 def test_chunks_rejoin() -> None:
     text = "one two three four five six seven"
     assert "".join(chunks(text)) == text
+
+
+def test_reading_any_conversation_prefix_never_crashes(store) -> None:
+    """Replies, state features and argument filling on every prefix of simulated conversations,
+    also with messages dropped at random (what a stranger's transcript can look like)."""
+    import random
+
+    from bot.engine_compose import compose
+    from policies.router import TOOL_NAMES, state_features
+    from tools.search_policy import default_index
+    from training.build_data import build
+    from training.transcripts import decision_points
+
+    built = build({"demo": store}, seed=1, n_generated=30, policy_search=default_index().search, progress=False)
+    rng = random.Random(0)
+    for transcript in built.train + built.dev:
+        for context, _step in decision_points(transcript):
+            for variant in (context, [m for m in context if rng.random() < 0.8]):
+                view = ConversationView.parse(variant)
+                assert compose(view).text
+                state_features(view)
+                for name in TOOL_NAMES:
+                    fill_arguments(name, view)
