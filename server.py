@@ -181,12 +181,13 @@ def create_app(
     @app.get("/", response_class=HTMLResponse, tags=["storefront"])
     async def storefront(request: Request) -> HTMLResponse:
         """The demo storefront: catalog products with the chat widget embedded."""
-        return HTMLResponse(await render_storefront(request.app.state.db), headers={"Cache-Control": "no-cache"})
+        page = await render_storefront(request.app.state.db, agent_wait_s=settings.agent_wait_s)
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     return app
 
 
-async def render_storefront(db: Database, limit: int = 24) -> str:
+async def render_storefront(db: Database, limit: int = 24, agent_wait_s: int = 90) -> str:
     from bot.store.models import Product, Variant
 
     price = func.min(Variant.price).label("price")
@@ -213,7 +214,7 @@ async def render_storefront(db: Database, limit: int = 24) -> str:
         )
     template = (WIDGET_DIR / "storefront.html").read_text(encoding="utf-8")
     body = "\n".join(cards) if cards else '<li class="empty">The catalog is empty: run <code>shopbot init</code>.</li>'
-    return template.replace("{{products}}", body)
+    return template.replace("{{products}}", body).replace("{{agent_wait_s}}", str(int(agent_wait_s)))
 
 
 def app() -> FastAPI:

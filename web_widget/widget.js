@@ -9,6 +9,7 @@
   if (window.__shopbotWidget) return;
   var script = document.currentScript || document.querySelector("script[src*='widget.js']");
   var ds = (script && script.dataset) || {};
+  var agentWait = null, agentWaitMs = (parseInt(ds.agentWait, 10) || 90) * 1000;  // data-agent-wait="seconds"
   var server = (ds.server || (script ? new URL(script.src, location.href).origin : location.origin)).replace(/\/$/, "");
   var wsUrl = server.replace(/^http/, "ws") + "/ws";
   var KEY = "shopbot:" + server;
@@ -176,8 +177,19 @@
         alertEl.textContent = f.agent + ": " + f.text;
         break;
       case "handoff":
-        log.appendChild(el("div", "note", f.state === "handoff_requested" ? "A person from our team will join shortly." :
-          f.state === "human" ? "You are now chatting with our team." : f.state === "resolved" ? "The conversation was closed." : "The assistant is back."));
+        clearTimeout(agentWait);
+        if (current && !current.done) { current.el.remove(); current = null; }  // a cut-off reply
+        var note = f.state === "handoff_requested" ? "Waiting for an agent..." :
+          f.state === "human" ? (f.agent || "An agent") + " joined" :
+          f.state === "resolved" ? "The conversation was closed." : "Back with the assistant";
+        log.appendChild(el("div", "note", note));
+        alertEl.textContent = note;
+        if (f.state === "handoff_requested") {
+          // Nobody joined in time: offer to go on with the assistant.
+          agentWait = setTimeout(function () {
+            renderQuick([{ title: "Continue with the assistant", payload: "/continue_with_bot" }]);
+          }, agentWaitMs);
+        }
         break;
       case "moderation":
         if (f.action === "block") log.appendChild(el("div", "note", "Your message was not sent."));
