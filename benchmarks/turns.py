@@ -32,7 +32,7 @@ import websockets  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 DOC = ROOT / "docs" / "performance.md"
-QUESTIONS = ["do you have a desk lamp?", "what about something for hiking?", "how much is shipping?", "can I return boots?", "thanks!"]
+QUESTIONS = ["hi there", "do you have a desk lamp?", "what about something for hiking?", "which t-shirts do you sell?", "thanks!"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -49,17 +49,22 @@ async def one_session(url: str, n: int, turns: int, ttft: list[float], full: lis
             sent = time.perf_counter()
             await ws.send(json.dumps({"type": "user_uttered", "text": QUESTIONS[(n + k) % len(QUESTIONS)], "message_id": f"b{n}-{k}"}))
             first = None
+            handoffs: list[int] = []
             while True:
-                frame = json.loads(await ws.recv())
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
                 if frame["type"] == "bot_delta" and first is None:
                     first = time.perf_counter() - sent
                 if frame["type"] == "bot_uttered":
                     full.append(time.perf_counter() - sent)
                     ttft.append(first if first is not None else full[-1])
+                if frame["type"] == "handoff":
+                    handoffs.append(1)
                 if frame["type"] == "error":
                     raise RuntimeError(f"server error frame: {frame}")
                 if frame["type"] == "status" and frame["state"] == "idle":
                     break
+            if handoffs:
+                return  # a person takes over: the bot stays quiet, this session is done
 
 
 async def level(url: str, sessions: int, turns: int) -> dict[str, Any]:
@@ -98,13 +103,15 @@ def build_moderator(kind: str, settings: Settings) -> Any:
 
 
 def write_docs(rows: list[dict[str, Any]], args: argparse.Namespace, engine_name: str, moderation: str) -> None:
+    """Replace this run's table (one per --engine/--moderation pair) inside "## Turns"."""
+    key = f"<!-- turns:{args.engine}:{args.moderation} -->"
     lines = [
-        "## Turns",
+        key,
+        f"### Engine: {engine_name}; moderation: {moderation}",
         "",
-        f"Measured by `python benchmarks/turns.py --engine {args.engine} --moderation {args.moderation} --turns {args.turns}` "
-        f"on {platform.machine()} Linux, {os.cpu_count()} CPU cores, no GPU; clients and server on the same machine "
-        "(the machine was shared with other work while measuring, so treat these as upper bounds).",
-        f"Engine: **{engine_name}**; moderation: **{moderation}**; SQLite event log (WAL).",
+        f"`python benchmarks/turns.py --engine {args.engine} --moderation {args.moderation} --turns {args.turns}`"
+        + (f" --home (trained with `shopbot train --quick`)" if args.engine == "default" else "")
+        + f" on {platform.machine()} Linux, {os.cpu_count()} CPU cores, no GPU, {time.strftime('%Y-%m-%d')}.",
         "",
         "| sessions | turns | turns/s | TTFT p50 | TTFT p95 | TTFT p99 | turn p50 | turn p95 | turn p99 |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -114,15 +121,33 @@ def write_docs(rows: list[dict[str, Any]], args: argparse.Namespace, engine_name
             f"| {r['sessions']} | {r['turns']} | {r['turns_per_s']} | {r['ttft_p50']} ms | {r['ttft_p95']} ms | {r['ttft_p99']} ms "
             f"| {r['turn_p50']} ms | {r['turn_p95']} ms | {r['turn_p99']} ms |"
         )
-    lines += ["", args.note or "", ""]
-    section = "\n".join(lines).rstrip() + "\n"
+    if args.note:
+        lines += ["", args.note]
+    lines += ["<!-- /turns -->", ""]
+    block = "\n".join(lines)
+    intro = (
+        "## Turns\n\n"
+        "Time to first token (TTFT: shopper message sent -> first `bot_delta` received) and full-turn latency\n"
+        "(-> `bot_uttered`) through the real server over WebSockets: `benchmarks/turns.py` starts the server\n"
+        "in its own process (one uvicorn worker, SQLite event log in WAL mode) and runs N concurrent sessions,\n"
+        "each sending 5 messages one after another. Clients and server share the machine, which was also\n"
+        "busy with other engineers' jobs while measuring (load average 6-10 on 2 cores): read the numbers as\n"
+        "upper bounds.\n\n"
+    )
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
     start = text.find("## Turns")
     if start == -1:
-        text = text.rstrip() + "\n\n" + section
+        text = text.rstrip() + "\n\n" + intro
+        start = text.find("## Turns")
+    end = text.find("\n## ", start + 1)
+    section = text[start : end + 1 if end != -1 else len(text)]
+    if key in section:
+        a = section.index(key)
+        b = section.index("<!-- /turns -->", a) + len("<!-- /turns -->\n")
+        section = section[:a] + block + section[b:].lstrip("\n")
     else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+        section = section.rstrip() + "\n\n" + block
+    text = text[:start] + section.rstrip() + "\n" + ("\n" + text[end + 1 :] if end != -1 else "")
     DOC.write_text(text, encoding="utf-8")
 
 
