@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,10 +35,6 @@ from policies.moderation_api import Moderator
 
 log = logging.getLogger("shopbot.server")
 WIDGET_DIR = Path(__file__).resolve().parent / "web_widget"
-
-
-class EngineMissing(RuntimeError):
-    """No engine was given and `bot.engine.load_engine` is not available."""
 
 
 class EventsPage(BaseModel):
@@ -72,20 +67,24 @@ class StaticAsset:
         return Response(self.body, media_type=self.media_type, headers=headers)
 
 
-def load_default_engine(settings: Settings, db: Database) -> Engine:
-    if importlib.util.find_spec("bot.engine") is None:
-        raise EngineMissing("no engine given and bot.engine is not installed; pass create_app(engine=...)")
+async def load_tool_services(settings: Settings, db: Database) -> dict[str, Any]:
+    """What the tools need beside the database: the product catalog and its index, when built."""
+    from retrieval.service import SERVICE_KEY, CatalogNotReady, CatalogSearch
+
+    try:
+        return {SERVICE_KEY: await CatalogSearch.load(settings, db)}
+    except CatalogNotReady as exc:
+        log.warning("product search is off until `shopbot index` runs: %s", exc)
+        return {}
+
+
+def load_default_engine(settings: Settings, db: Database, services: dict[str, Any]) -> Engine:
     from bot.engine import load_engine
 
-    return load_engine(settings, db)
+    return load_engine(settings, db, services)
 
 
 def load_default_moderator(settings: Settings) -> Moderator:
-    if importlib.util.find_spec("policies.moderation") is None:
-        from policies.moderation_api import AllowAll
-
-        log.warning("policies.moderation is not installed: moderation is OFF (AllowAll)")
-        return AllowAll()
     from policies.moderation import load_moderator
 
     return load_moderator(settings)
@@ -116,7 +115,11 @@ def create_app(
 
             await upgrade_async(settings.database_url)
         db = Database(settings.database_url)
-        the_engine = engine if engine is not None else await asyncio.to_thread(load_default_engine, settings, db)
+        if engine is None:
+            services = await load_tool_services(settings, db)
+            the_engine = await asyncio.to_thread(load_default_engine, settings, db, services)
+        else:
+            the_engine = engine
         the_moderator = moderator
         if the_moderator is None:
             the_moderator = await asyncio.to_thread(load_default_moderator, settings)

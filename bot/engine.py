@@ -254,8 +254,11 @@ def load_policy(settings: Settings, tools: dict[str, Tool] | None = None) -> Dec
     return DecisionPolicy(router, tools)
 
 
-def load_engine(settings: Settings, db: Database) -> Any:
-    """The engine for the server: a ShopEngine, or a NotReadyEngine explaining what to run."""
+def load_engine(settings: Settings, db: Database, services: dict[str, Any] | None = None) -> Any:
+    """The engine for the server: a ShopEngine, or a NotReadyEngine explaining what to run.
+
+    `services` are handed to the tools (e.g. `"catalog"`, the loaded product search).
+    """
     from tools.registry import default_tools
     from tools.search_policy import POLICY_PATH, PolicyIndex
 
@@ -264,7 +267,7 @@ def load_engine(settings: Settings, db: Database) -> Any:
     except EngineNotReady as exc:
         log.error("%s", exc)
         return NotReadyEngine(str(exc))
-    services: dict[str, Any] = {}
+    services = dict(services or {})
     policy_text = ""
     if POLICY_PATH.is_file():
         policy_text = POLICY_PATH.read_text(encoding="utf-8")

@@ -12,19 +12,18 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
-from bot import events
+from bot import events, handoff_store
 from bot.db import Database
 from bot.events import DuplicateMessage, NewEvent, NotBotsTurn
+from bot.handoff import Action, HandoffError, Mode, Ownership
 from bot.protocol import AgentUttered, BotDelta, BotUttered, Card, Handoff, Moderation, QuickReply, Status, UserEcho, error_frame
 from bot.sessions import LiveSession, SessionHub, save_session
 from bot.turns import DeltaEvent, Engine, HandoffEvent, ReplyEvent, StatusEvent
 
-if TYPE_CHECKING:
-    from bot.handoff import Action, Ownership
 from policies.moderation_api import AllowAll, ModerationResult, Moderator, Source
 
 log = logging.getLogger(__name__)
@@ -73,12 +72,9 @@ class TurnPipeline:
         self.hub.release_if_idle(live)
         return stored[0]
 
-    async def change_ownership(self, session_id: str, action: "Action", *, agent: str | None = None) -> "Ownership":
+    async def change_ownership(self, session_id: str, action: Action, *, agent: str | None = None) -> Ownership:
         """An agent's takeover / release / resolve (or the shopper's continue_with_bot), announced
         to the shopper as a `handoff` event. A takeover silences a bot turn in flight at once."""
-        from bot import handoff_store
-        from bot.handoff import Action, Mode
-
         live = await self.hub.get(session_id)
         live.ownership_changes += 1
         silenced_before = live.bot_silenced
@@ -156,8 +152,6 @@ class TurnPipeline:
             await self._request_handoff(live, "moderation: " + ", ".join(checked.reasons), checked.text)
             mode = live.conversation_state
         if mode == "handoff_requested" and incoming.payload == CONTINUE_WITH_BOT:
-            from bot.handoff import Action, HandoffError
-
             try:  # the shopper stopped waiting for an agent
                 mode = (await self.change_ownership(live.session_id, Action.continue_with_bot)).mode.value
             except HandoffError as exc:  # an agent took it meanwhile
@@ -239,11 +233,6 @@ class TurnPipeline:
     # ------------------------------------------------------------------ handoff
     async def _mode(self, live: LiveSession) -> str:
         """The conversation's owner. The agents' ownership table decides when it exists."""
-        try:
-            from bot import handoff_store
-            from bot.handoff import Action, HandoffError, Mode
-        except ImportError:
-            return live.conversation_state
         changes = live.ownership_changes
         ownership = await handoff_store.get_ownership(self.db, live.session_id)
         mode = ownership.mode
@@ -265,16 +254,10 @@ class TurnPipeline:
         if live.conversation_state == "handoff_requested":
             return None
         try:
-            from bot import handoff_store
-            from bot.handoff import Action, HandoffError
-
-            try:
-                await handoff_store.apply(self.db, live.session_id, Action.request, reason=reason, summary=summary)
-            except HandoffError as exc:  # already with a human: nothing to request
-                log.info("handoff request for %s not applied: %s", live.session_id, exc.message)
-                return None
-        except ImportError:
-            pass
+            await handoff_store.apply(self.db, live.session_id, Action.request, reason=reason, summary=summary)
+        except HandoffError as exc:  # already with a human: nothing to request
+            log.info("handoff request for %s not applied: %s", live.session_id, exc.message)
+            return None
         live.conversation_state = "handoff_requested"
         if self.metrics is not None:
             self.metrics.handoffs.labels("request").inc()
