@@ -9,7 +9,7 @@ WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY . .
-RUN pip install --no-cache-dir -c constraints.txt -e ".[moderation]"
+RUN pip install --no-cache-dir -c constraints.txt -e .
 
 VOLUME /data
 EXPOSE 8000
