@@ -95,6 +95,20 @@ class TurnPipeline:
         self.hub.release_if_idle(live)
         return ownership
 
+    async def change_ownership(self, session_id: str, action: Any, *, agent: str | None = None, reason: str | None = None) -> Any:
+        """An agent's takeover / release / resolve (bot.handoff.Action): made durable, mirrored in
+        the session row, and told to the shopper as a stored `handoff` event. Raises HandoffError."""
+        from bot import handoff_store
+
+        live = await self.hub.get(session_id)
+        ownership = await handoff_store.apply(self.db, session_id, action, agent=agent, reason=reason)
+        live.conversation_state = ownership.mode.value
+        await self._store(live, [Handoff(state=ownership.mode.value).model_dump()], conversation_state=ownership.mode.value)
+        if self.metrics is not None:
+            self.metrics.handoffs.labels(getattr(action, "value", str(action))).inc()
+        self.hub.release_if_idle(live)
+        return ownership
+
     async def moderate(self, text: str, source: Source) -> ModerationResult:
         if isinstance(self.moderator, AllowAll):
             result = self.moderator.check(text, source)

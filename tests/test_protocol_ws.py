@@ -217,3 +217,28 @@ async def test_handoff_from_engine_sets_state_and_silences_bot(server) -> None:
     assert agent["type"] == "agent_uttered" and agent["agent"] == "ana" and agent["seq"] > echo["seq"]
     await db.dispose()
     await client.close()
+
+
+async def test_agent_takeover_release_reach_the_shopper(server) -> None:
+    from bot.handoff import Action
+
+    def on_server(coro):
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, server.server_loop))
+
+    pipeline = server.app.state.pipeline
+    client = await Client.connect(server.ws_url)
+    session_id = (await client.start())["session_id"]
+    await client.turn("hello", "a1")
+    await on_server(pipeline.change_ownership(session_id, Action.takeover, agent="ana"))
+    assert (await client.recv()) == {**client.frames[-1], "type": "handoff", "state": "human"}
+    await client.send({"type": "user_uttered", "text": "is a person there?", "message_id": "a2"})
+    assert (await client.recv())["type"] == "user_uttered"
+    with pytest.raises(asyncio.TimeoutError):  # a human owns it: no bot turn
+        await client.recv(timeout=0.4)
+    await on_server(pipeline.agent_say(session_id, "ana", "Yes, Ana here."))
+    assert (await client.recv())["type"] == "agent_uttered"
+    await on_server(pipeline.change_ownership(session_id, Action.release, agent="ana"))
+    assert (await client.recv())["state"] == "bot"
+    frames = await client.turn("back to the bot", "a3")
+    assert frames[-2]["text"] == "You said: back to the bot"
+    await client.close()
