@@ -12,6 +12,7 @@ makes resending idempotent even across reconnects and processes.
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -62,6 +63,48 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@dataclass
+class _Append:
+    session_id: str
+    events: list[NewEvent]
+    floor_seq: int = 0
+    state: dict[str, Any] | None = None
+    conversation_state: str | None = None
+    reserve: int = 0
+    require_bot: bool = False
+    done: "asyncio.Future[list[dict[str, Any]]] | None" = None
+
+
+async def _append_in(session: Any, item: _Append, now: datetime) -> list[dict[str, Any]]:
+    """The append itself, inside the caller's transaction."""
+    if item.require_bot:
+        owner = await session.get(OwnershipRow, item.session_id, with_for_update=True)
+        if owner is not None and owner.mode == "human":
+            raise NotBotsTurn(item.session_id)
+    row = await session.get(ConversationRow, item.session_id, with_for_update=True)
+    if row is None:
+        raise UnknownSession(item.session_id)
+    seq = max(row.last_seq, item.floor_seq)
+    frames: list[dict[str, Any]] = []
+    for event in item.events:
+        seq += 1
+        data = dict(event.frame)
+        data.pop("seq", None)
+        session.add(
+            EventRow(session_id=item.session_id, seq=seq, type=data["type"], data=data, message_id=event.message_id, created_at=now)
+        )
+        frames.append({**data, "seq": seq})
+    row.last_seq = seq + item.reserve
+    row.updated_at = now
+    if item.state is not None:
+        row.state = item.state
+        row.user_id = item.state.get("user_id")
+    if item.conversation_state is not None:
+        row.conversation_state = item.conversation_state
+    await session.flush()
+    return frames
+
+
 async def append(
     db: Database,
     session_id: str,
@@ -84,37 +127,63 @@ async def append(
     (`conversation_state`), and `reserve` numbers after the last event kept back for transient
     frames that follow. Raises DuplicateMessage when an event's message_id is already stored.
     """
+    item = _Append(session_id, events, floor_seq, state, conversation_state, reserve, require_bot)
     try:
         async with db.write() as session:
-            if require_bot:
-                owner = await session.get(OwnershipRow, session_id, with_for_update=True)
-                if owner is not None and owner.mode == "human":
-                    raise NotBotsTurn(session_id)
-            row = await session.get(ConversationRow, session_id, with_for_update=True)
-            if row is None:
-                raise UnknownSession(session_id)
-            seq = max(row.last_seq, floor_seq)
-            frames: list[dict[str, Any]] = []
-            now = _now()
-            for event in events:
-                seq += 1
-                data = dict(event.frame)
-                data.pop("seq", None)
-                session.add(
-                    EventRow(session_id=session_id, seq=seq, type=data["type"], data=data, message_id=event.message_id, created_at=now)
-                )
-                frames.append({**data, "seq": seq})
-            row.last_seq = seq + reserve
-            row.updated_at = now
-            if state is not None:
-                row.state = state
-                row.user_id = state.get("user_id")
-            if conversation_state is not None:
-                row.conversation_state = conversation_state
-            await session.flush()
+            return await _append_in(session, item, _now())
     except IntegrityError:
         raise DuplicateMessage(session_id) from None
-    return frames
+
+
+class EventLog:
+    """`append` with group commit: appends that arrive while a write is in flight share the next
+    transaction, one savepoint each (a duplicate or a refused bot event fails alone). Callers get
+    their frames only after the commit. Under many concurrent sessions this turns many small write
+    transactions, which SQLite runs one at a time, into a few larger ones."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._pending: list[_Append] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def append(self, session_id: str, events: list[NewEvent], **options: Any) -> list[dict[str, Any]]:
+        """Same arguments, result and errors as the module's `append`."""
+        done: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Append(session_id, events, done=done, **options))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        return await done
+
+    async def _write_all(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            await self._write(batch)
+
+    async def _write(self, batch: list[_Append]) -> None:
+        results: list[tuple[_Append, list[dict[str, Any]] | None, BaseException | None]] = []
+        try:
+            async with self.db.write() as session:
+                now = _now()
+                for item in batch:
+                    try:
+                        async with session.begin_nested():
+                            results.append((item, await _append_in(session, item, now), None))
+                    except IntegrityError:
+                        results.append((item, None, DuplicateMessage(item.session_id)))
+                    except (UnknownSession, NotBotsTurn) as exc:
+                        results.append((item, None, exc))
+        except Exception as exc:  # the commit failed: nothing of this batch is stored
+            for item in batch:
+                if item.done is not None and not item.done.done():
+                    item.done.set_exception(exc)
+            return
+        for item, frames, error in results:
+            if item.done is None or item.done.done():
+                continue  # the caller went away (cancelled)
+            if error is not None:
+                item.done.set_exception(error)
+            else:
+                item.done.set_result(frames or [])
 
 
 async def after(db: Database, session_id: str, after_seq: int, limit: int = 1000) -> list[dict[str, Any]]:

@@ -47,6 +47,7 @@ class TurnPipeline:
         self.moderator = moderator
         self.hub = hub
         self.metrics = metrics
+        self.log = events.EventLog(db)  # group commit: concurrent sessions share write transactions
 
     # ------------------------------------------------------------------ public surface
     async def submit(self, live: LiveSession, text: str, message_id: str | None, payload: str | None) -> bool:
@@ -92,20 +93,6 @@ class TurnPipeline:
         )
         if self.metrics is not None:
             self.metrics.handoffs.labels(action.value).inc()
-        self.hub.release_if_idle(live)
-        return ownership
-
-    async def change_ownership(self, session_id: str, action: Any, *, agent: str | None = None, reason: str | None = None) -> Any:
-        """An agent's takeover / release / resolve (bot.handoff.Action): made durable, mirrored in
-        the session row, and told to the shopper as a stored `handoff` event. Raises HandoffError."""
-        from bot import handoff_store
-
-        live = await self.hub.get(session_id)
-        ownership = await handoff_store.apply(self.db, session_id, action, agent=agent, reason=reason)
-        live.conversation_state = ownership.mode.value
-        await self._store(live, [Handoff(state=ownership.mode.value).model_dump()], conversation_state=ownership.mode.value)
-        if self.metrics is not None:
-            self.metrics.handoffs.labels(getattr(action, "value", str(action))).inc()
         self.hub.release_if_idle(live)
         return ownership
 
@@ -292,8 +279,8 @@ class TurnPipeline:
     ) -> list[dict[str, Any]]:
         async with live.lock:
             new = [NewEvent(r, message_id if r["type"] == "user_uttered" else None) for r in records]
-            stored = await events.append(
-                self.db, live.session_id, new, floor_seq=live.seq, state=state,
+            stored = await self.log.append(
+                live.session_id, new, floor_seq=live.seq, state=state,
                 conversation_state=conversation_state, reserve=reserve, require_bot=require_bot,
             )
             for item in stored:
