@@ -130,9 +130,7 @@ def write_docs(rows: list[dict[str, Any]], args: argparse.Namespace, engine_name
         "Time to first token (TTFT: shopper message sent -> first `bot_delta` received) and full-turn latency\n"
         "(-> `bot_uttered`) through the real server over WebSockets: `benchmarks/turns.py` starts the server\n"
         "in its own process (one uvicorn worker, SQLite event log in WAL mode) and runs N concurrent sessions,\n"
-        "each sending 5 messages one after another. Clients and server share the machine, which was also\n"
-        "busy with other engineers' jobs while measuring (load average 6-10 on 2 cores): read the numbers as\n"
-        "upper bounds.\n\n"
+        "each sending 5 messages one after another. Clients and server share the 2-core machine.\n\n"
     )
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
     start = text.find("## Turns")
