@@ -177,7 +177,7 @@ def create_app(
     async def metrics(request: Request) -> Response:
         return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/widget.js", include_in_schema=False)
+    @app.api_route("/widget.js", methods=["GET", "HEAD"], include_in_schema=False)
     async def widget(request: Request) -> Response:
         return request.app.state.widget.response(request)
 

@@ -53,6 +53,8 @@ async def test_widget_is_small_and_cached(shopbot_home, running_server) -> None:
         assert "max-age" in first.headers["cache-control"] and first.headers["etag"]
         again = await http.get("/widget.js", headers={"If-None-Match": first.headers["etag"]})
         assert again.status_code == 304 and again.content == b""
+        head = await http.head("/widget.js")
+        assert head.status_code == 200 and head.headers["etag"] == first.headers["etag"]
         changed = await http.get("/widget.js", headers={"If-None-Match": '"other"'})
         assert changed.status_code == 200
 
