@@ -112,3 +112,28 @@ async def test_widget_streams_cards_history_and_reconnect(shopbot_home, running_
         await phone.screenshot(path=str(ARTIFACTS / "4-phone-layout.png"))
         assert not errors, errors
         await browser.close()
+
+
+async def test_widget_stays_closed_after_idle_timeout_until_the_shopper_acts(shopbot_home, running_server) -> None:
+    from playwright.async_api import async_playwright
+
+    from bot.shopper_socket import ChatLimits
+
+    server = running_server(lambda: create_app(shopbot_home, engine=ScriptedEngine(), moderator=AllowAll(), limits=ChatLimits(idle_timeout_s=1.0)))
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = await browser.new_page()
+        sockets: list[object] = []
+        page.on("websocket", lambda ws: sockets.append(ws))
+        await page.goto(server.base_url + "/")
+        await page.click(f"{W} .launcher")
+        await asyncio.sleep(3.5)  # the server closes the idle socket after 1 s
+        assert len(sockets) == 1  # ... and the widget does not reconnect on its own
+        await page.locator(f"{W} textarea").fill("hello again")
+        await page.keyboard.press("Enter")
+        await page.wait_for_function(
+            "() => [...document.querySelector('#shopbot-widget').shadowRoot.querySelectorAll('.msg.bot')]"
+            ".some(e => e.textContent === 'You said: hello again')"
+        )
+        assert len(sockets) == 2
+        await browser.close()

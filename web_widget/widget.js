@@ -20,6 +20,7 @@
   var saved = store.get();
   var sessionId = saved.session_id || null;
   var lastSeq = 0; // history is re-read from the server on every page load
+  var parked = false; // true after idle_timeout: no automatic reconnect until the shopper acts
   var ws = null, attempt = 0, open = false, confirmed = false, reconnectTimer = null;
   var outbox = []; // messages not yet confirmed as stored (resent after a reconnect, same message_id)
   var seenMessages = {};
@@ -196,6 +197,8 @@
         break;
       case "error":
         if (f.code === "unknown_session") { sessionId = null; store.set({}); log.textContent = ""; lastSeq = 0; ws.close(); return; }
+        // Closed for idleness (or refused for good): stay closed until the shopper acts again.
+        if (f.code === "idle_timeout" || f.code === "origin_not_allowed" || f.code === "invalid_token" || f.code === "token_required") parked = true;
         if (f.code === "rate_limited") statusEl.textContent = "You are sending messages too quickly.";
         else if (f.code === "engine_unavailable" || f.code === "internal_error") statusEl.textContent = "Sorry, something went wrong. Please try again.";
         break;
@@ -218,6 +221,7 @@
 
   function connect() {
     if (ws && (ws.readyState === 0 || ws.readyState === 1)) return;
+    parked = false;
     clearTimeout(reconnectTimer);
     confirmed = false;
     try { ws = new WebSocket(wsUrl); } catch (e) { schedule(); return; }
@@ -225,7 +229,12 @@
       ws.send(JSON.stringify({ type: "session_request", session_id: sessionId, last_seq: lastSeq, token: ds.token || null }));
     };
     ws.onmessage = function (e) { var f; try { f = JSON.parse(e.data); } catch (x) { return; } handle(f); };
-    ws.onclose = function () { if (current) { current.el.remove(); current = null; } conn.textContent = "reconnecting..."; statusEl.textContent = ""; schedule(); };
+    ws.onclose = function () {
+      if (current) { current.el.remove(); current = null; }
+      statusEl.textContent = "";
+      if (parked) { conn.textContent = ""; return; } // send() or opening the panel connects again
+      conn.textContent = "reconnecting..."; schedule();
+    };
   }
   function schedule() {
     clearTimeout(reconnectTimer);
