@@ -126,7 +126,9 @@ def create_app(
             # Its models load lazily on the first check: pay that here, not in a shopper's first turn.
             await asyncio.to_thread(the_moderator.check, "hello", "shopper")
         metrics = Metrics()
-        hub = SessionHub(db)
+        bus = make_bus(settings.redis_url)
+        # Frames cross processes only when there are several (a Redis URL); one process needs no relay.
+        hub = SessionHub(db, bus if settings.redis_url else None)
         pipeline = TurnPipeline(db, the_engine, the_moderator, hub, metrics)
         app.state.db = db
         app.state.engine = the_engine
@@ -136,7 +138,7 @@ def create_app(
         app.state.chat = ChatContext(hub, pipeline, chat_limits, metrics)
         app.state.widget = StaticAsset.load(WIDGET_DIR / "widget.js", "application/javascript")
         app.state.secret = load_secret(settings.home)  # signs agent tokens
-        app.state.bus = make_bus(settings.redis_url)  # queue notifications (Redis with several workers)
+        app.state.bus = bus  # queue notifications and frames between worker processes
         app.state.dashboard_html = (WIDGET_DIR / "agent.html").read_text(encoding="utf-8")
         log.info("engine %s, moderation %s", type(the_engine).__name__, getattr(the_moderator, "mode", "?"))
         try:

@@ -59,6 +59,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _log_failure(task: "asyncio.Task[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("relaying a frame to other processes failed: %s", task.exception())
+
+
 async def create_session(db: Database, *, user_id: str | None = None, client_ip: str | None = None) -> SessionRecord:
     session_id = new_session_id()
     state = ConversationState(conversation_id=session_id, user_id=user_id)
@@ -120,7 +125,15 @@ class LiveSession:
         self.seq += 1
         return self.seq
 
+    relay: Any = None  # with several processes: sends each frame to the others (SessionHub)
+
     def publish(self, frame: dict[str, Any]) -> None:
+        self.deliver(frame)
+        if self.relay is not None:
+            self.relay(self.session_id, frame)
+
+    def deliver(self, frame: dict[str, Any]) -> None:
+        """Fan a frame out to this process's listeners (sockets, agent watchers) only."""
         self.seq = max(self.seq, int(frame["seq"]))
         for queue in self.subscribers:
             queue.put_nowait(frame)
@@ -131,12 +144,21 @@ class LiveSession:
 
 
 class SessionHub:
-    """The live sessions of this process, loaded from the database on first use."""
+    """The live sessions of this process, loaded from the database on first use.
 
-    def __init__(self, db: Database) -> None:
+    With a shared bus (Redis, several worker processes) every frame a live session publishes here
+    is relayed on `conversation:<id>`, and frames other processes relay for the sessions held here
+    are delivered to this process's listeners: a shopper on one worker and an agent on another see
+    each other's messages at once. The event log in the database stays the record.
+    """
+
+    def __init__(self, db: Database, bus: Any = None) -> None:
         self.db = db
         self.sessions: dict[str, LiveSession] = {}
         self._loading = asyncio.Lock()
+        self.bus = bus
+        self.origin = secrets.token_hex(8)  # this process, so it ignores its own relayed frames
+        self._listeners: dict[str, asyncio.Task[None]] = {}
 
     async def get(self, session_id: str) -> LiveSession:
         live = self.sessions.get(session_id)
@@ -147,19 +169,50 @@ class SessionHub:
             if live is None:
                 record = await load_session(self.db, session_id)
                 live = LiveSession(record.session_id, record.last_seq, record.state, record.conversation_state)
-                self.sessions[session_id] = live
+                await self._attach(live)
             return live
 
     async def create(self, *, user_id: str | None, client_ip: str | None) -> LiveSession:
         record = await create_session(self.db, user_id=user_id, client_ip=client_ip)
         live = LiveSession(record.session_id, record.last_seq, record.state, record.conversation_state)
-        self.sessions[record.session_id] = live
+        await self._attach(live)
         return live
+
+    async def _attach(self, live: LiveSession) -> None:
+        self.sessions[live.session_id] = live
+        if self.bus is None:
+            return
+        channel = f"conversation:{live.session_id}"
+        subscription = await self.bus.subscribe(channel)
+        live.relay = self._relay
+        self._listeners[live.session_id] = asyncio.create_task(self._listen(live, subscription))
+
+    def _relay(self, session_id: str, frame: dict[str, Any]) -> None:
+        message = {"origin": self.origin, "frame": frame}
+        task = asyncio.get_running_loop().create_task(self.bus.publish(f"conversation:{session_id}", message))
+        task.add_done_callback(_log_failure)
+
+    async def _listen(self, live: LiveSession, subscription: Any) -> None:
+        try:
+            async for message in subscription:
+                if message.get("origin") == self.origin or not isinstance(message.get("frame"), dict):
+                    continue
+                frame = message["frame"]
+                if frame.get("type") == "handoff":  # another process changed who owns the conversation
+                    live.conversation_state = str(frame.get("state", live.conversation_state))
+                    live.bot_silenced = live.conversation_state != "bot"
+                    live.ownership_changes += 1
+                live.deliver(frame)
+        finally:
+            await subscription.close()
 
     def release_if_idle(self, live: LiveSession) -> None:
         """Forget a session nobody listens to and nothing runs for (its row holds everything)."""
         if not live.subscribers and not live.busy and live.queue.empty() and self.sessions.get(live.session_id) is live:
             del self.sessions[live.session_id]
+            listener = self._listeners.pop(live.session_id, None)
+            if listener is not None:
+                listener.cancel()
 
     async def close(self) -> None:
         workers = [live.worker for live in self.sessions.values() if live.busy]
@@ -168,3 +221,6 @@ class SessionHub:
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)  # type: ignore[arg-type]
         self.sessions.clear()
+        for listener in self._listeners.values():
+            listener.cancel()
+        self._listeners.clear()
