@@ -24,6 +24,7 @@ from bot.protocol import AgentUttered, BotDelta, BotUttered, Card, Handoff, Mode
 from bot.sessions import LiveSession, SessionHub, save_session
 from bot.turns import DeltaEvent, Engine, HandoffEvent, ReplyEvent, StatusEvent
 
+from policies.frustration import update as frustration_update
 from policies.moderation_api import AllowAll, ModerationResult, Moderator, Source
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,11 @@ class TurnPipeline:
             return
         if checked.action == "flag":
             await self._request_handoff(live, "moderation: " + ", ".join(checked.reasons), checked.text)
+            mode = live.conversation_state
+        frustration = frustration_update(live.state.frustration, checked.text)
+        live.state.frustration = frustration.score
+        if frustration.needs_human and mode == "bot":
+            await self._request_handoff(live, "frustration: " + ", ".join(frustration.cues), checked.text)
             mode = live.conversation_state
         if mode == "handoff_requested" and incoming.payload == CONTINUE_WITH_BOT:
             try:  # the shopper stopped waiting for an agent

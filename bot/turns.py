@@ -60,6 +60,7 @@ class ConversationState:
     confirmations: list[str] = field(default_factory=list)
     pending_action: dict[str, Any] | None = None  # a consequential call awaiting the shopper's yes
     failures: int = 0  # consecutive turns the engine could not handle
+    frustration: float = 0.0  # running frustration score of the shopper (policies.frustration)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class ConversationState:
             "confirmations": self.confirmations,
             "pending_action": self.pending_action,
             "failures": self.failures,
+            "frustration": self.frustration,
         }
 
     @classmethod
@@ -80,6 +82,7 @@ class ConversationState:
             confirmations=list(data.get("confirmations", [])),
             pending_action=data.get("pending_action"),
             failures=int(data.get("failures", 0)),
+            frustration=float(data.get("frustration", 0.0)),
         )
 
 

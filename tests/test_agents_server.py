@@ -244,3 +244,19 @@ async def test_dashboard_is_served(server) -> None:
         schema = (await http.get("/openapi.json")).json()
         for path in ("/api/agent/login", "/api/conversations", "/api/conversations/{conversation_id}/takeover", "/api/conversations/{conversation_id}/notes"):
             assert path in schema["paths"]
+
+
+async def test_frustrated_shopper_is_queued_for_a_human(server) -> None:
+    shopper = await Client.connect(server.ws_url)
+    session_id = (await shopper.start())["session_id"]
+    first = await shopper.turn("this is the third time I ask about my refund", "f1")
+    assert not [f for f in first if f["type"] == "handoff"]  # one sharp message is not enough
+    await shopper.send({"type": "user_uttered", "text": "you don't understand, this is ridiculous!!!", "message_id": "f2"})
+    handoff = await last(shopper, lambda f: f["type"] == "handoff")
+    assert handoff["state"] == "handoff_requested"
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        alex = await login(http, "Alex")
+        queue = (await http.get("/api/conversations", params={"state": "handoff_requested", "flagged": "true"}, headers=alex)).json()
+        entry = next(e for e in queue if e["conversation_id"] == session_id)
+        assert entry["reason"].startswith("frustration:")
+    await shopper.close()
