@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import html
 import logging
 from collections.abc import AsyncIterator
@@ -23,12 +24,14 @@ from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import events
 from bot.agent_api import agent_router
 from bot.agents import load_secret
 from bot.bus import make_bus
 from bot.db import Database
+from bot.logs import configure as configure_logging
 from bot.settings import Settings
 from bot.turns import Engine
 from policies.moderation_api import Moderator
@@ -171,6 +174,21 @@ def create_app(
             raise HTTPException(status_code=404, detail="unknown session") from None
         return EventsPage(session_id=session_id, events=await events.after(db, session_id, after_seq, limit), last_seq=record.last_seq)
 
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request) -> Response:
+        """200 when the database answers and the engine is trained; 503 otherwise (take it out of rotation)."""
+        problems = []
+        try:
+            async with request.app.state.db.read() as session:
+                await session.execute(select(1))
+        except (SQLAlchemyError, OSError) as exc:  # logged, never echoed
+            log.warning("readiness: database unavailable (%s)", type(exc).__name__)
+            problems.append("database")
+        if type(request.app.state.engine).__name__ == "NotReadyEngine":
+            problems.append("engine")
+        body = json.dumps({"status": "ready" if not problems else "not ready", "problems": problems})
+        return Response(body, status_code=200 if not problems else 503, media_type="application/json")
+
     @app.get("/healthz", response_model=Health, tags=["ops"])
     async def healthz(request: Request) -> Health:
         return Health(status="ok", engine=type(request.app.state.engine).__name__, moderation=str(getattr(request.app.state.moderator, "mode", "?")))
@@ -223,6 +241,11 @@ async def render_storefront(db: Database, limit: int = 24, agent_wait_s: int = 9
 
 
 def app() -> FastAPI:
-    """`uvicorn server:app --factory`: the app with settings from the environment."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_app(Settings.from_env())
+    """`uvicorn server:app --factory`: the app with settings from the environment.
+
+    Logs are JSON lines (one object per line, with the conversation id); set SHOPBOT_LOG_FORMAT=plain
+    for a terminal-friendly format.
+    """
+    settings = Settings.from_env()
+    configure_logging(json_lines=settings.log_format == "json")
+    return create_app(settings)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from bot import events, handoff_store
 from bot.db import Database
+from bot.logs import conversation_id as log_context
 from bot.events import DuplicateMessage, NewEvent, NotBotsTurn
 from bot.handoff import Action, HandoffError, Mode, Ownership
 from bot.protocol import AgentUttered, BotDelta, BotUttered, Card, Handoff, Moderation, QuickReply, Status, UserEcho, error_frame
@@ -108,6 +109,7 @@ class TurnPipeline:
 
     # ------------------------------------------------------------------ the worker
     async def _work(self, live: LiveSession) -> None:
+        log_context.set(live.session_id)  # every log line of this task carries the conversation id
         try:
             while not live.queue.empty():
                 incoming: Incoming = live.queue.get_nowait()

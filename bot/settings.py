@@ -30,6 +30,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     redis_url: str | None = None  # set to share conversations between worker processes
+    log_format: str = "json"  # server logs: "json" lines or "plain"
     agent_wait_s: int = 90  # after this long without an agent the widget offers to continue with the bot
     demo_seed: int = 7
     demo_users: int = 200
@@ -55,6 +56,7 @@ class Settings:
             "port": int(os.environ.get("SHOPBOT_PORT", "8000")),
             "redis_url": os.environ.get("SHOPBOT_REDIS_URL") or None,
             "agent_wait_s": int(os.environ.get("SHOPBOT_AGENT_WAIT_S", "90")),
+            "log_format": os.environ.get("SHOPBOT_LOG_FORMAT", "json"),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
