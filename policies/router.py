@@ -35,40 +35,13 @@ from bot.engine_args import (
     find_name_zip,
 )
 
+from bot.store.records import ORDER_STATUSES as STATUSES  # noqa: E402
+from tools.registry import EXTRA_TOOLS, STORE_TOOLS, default_tools  # noqa: E402
+
 RESPOND = "respond"
-TOOL_NAMES = (
-    "find_user_id_by_email",
-    "find_user_id_by_name_zip",
-    "get_user_details",
-    "get_order_details",
-    "get_product_details",
-    "list_all_product_types",
-    "cancel_pending_order",
-    "modify_pending_order_address",
-    "modify_pending_order_payment",
-    "modify_pending_order_items",
-    "return_delivered_order_items",
-    "exchange_delivered_order_items",
-    "modify_user_address",
-    "calculate",
-    "transfer_to_human_agents",
-    "search_policy",
-    "search_products",
-    "recommend_products",
-    "describe_product",
-)
-CONSEQUENTIAL = frozenset(
-    {
-        "cancel_pending_order",
-        "modify_pending_order_address",
-        "modify_pending_order_payment",
-        "modify_pending_order_items",
-        "return_delivered_order_items",
-        "exchange_delivered_order_items",
-        "modify_user_address",
-    }
-)
-STATUSES = ("pending", "processed", "delivered", "cancelled", "pending (item modified)", "return requested", "exchange requested")
+# The label space: every registered tool, in the registry's order (a saved model records it too).
+TOOL_NAMES = STORE_TOOLS + EXTRA_TOOLS
+CONSEQUENTIAL = frozenset(name for name, tool in default_tools().items() if tool.consequential)
 HUMAN = re.compile(r"\b(human|person|agent|representative|someone real|real person|supervisor|manager|customer service)\b", re.I)
 CONFIRM_ASK = re.compile(
     r"\b(confirm|proceed|go ahead|yes/no|\(yes\)|shall i|should i|would you like me to|do you want me to|can i go ahead"
