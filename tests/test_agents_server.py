@@ -43,6 +43,17 @@ async def last(client: Client, predicate: Any) -> dict[str, Any]:
     return (await client.until(predicate))[-1]
 
 
+async def bot_frames_after_takeover(client: Client) -> list[dict[str, Any]]:
+    """Read until the socket is quiet; the bot frames numbered after the `human` handoff event."""
+    while True:
+        try:
+            await client.recv(timeout=0.5)
+        except asyncio.TimeoutError:
+            break
+    handoff_seq = next(f["seq"] for f in client.frames if f["type"] == "handoff" and f["state"] == "human")
+    return [f for f in client.frames if f["type"] in ("bot_delta", "bot_uttered") and f["seq"] > handoff_seq]
+
+
 async def login(http: httpx.AsyncClient, name: str) -> dict[str, str]:
     response = await http.post("/api/agent/login", json={"name": name, "password": f"{name.lower()}-password"})
     assert response.status_code == 200, response.text
@@ -186,13 +197,7 @@ async def test_takeover_while_streaming_stops_the_bot(server) -> None:
         for k in range(5):
             await shopper.send({"type": "user_uttered", "text": f"still there {k}?", "message_id": f"r{k}"})
         await asyncio.sleep(1.5)
-        while True:
-            try:
-                await shopper.recv(timeout=0.5)
-            except asyncio.TimeoutError:
-                break
-        handoff_seq = next(f["seq"] for f in shopper.frames if f["type"] == "handoff" and f["state"] == "human")
-        late = [f for f in shopper.frames if f["type"] in ("bot_delta", "bot_uttered") and f["seq"] > handoff_seq]
+        late = await bot_frames_after_takeover(shopper)
         assert not late, late  # the shopper got nothing of the bot after the handoff event
         assert sum(f["type"] == "bot_delta" for f in shopper.frames) < 40  # the reply was cut short
         detail = (await http.get(f"/api/conversations/{session_id}", headers=alex)).json()
@@ -222,13 +227,7 @@ async def test_race_messages_during_takeover(server) -> None:
         assert taken.status_code == 200
         await sender
         await asyncio.sleep(1.0)
-        while True:
-            try:
-                await shopper.recv(timeout=0.5)
-            except asyncio.TimeoutError:
-                break
-        handoff_seq = next(f["seq"] for f in shopper.frames if f["type"] == "handoff" and f["state"] == "human")
-        late = [f for f in shopper.frames if f["type"] in ("bot_delta", "bot_uttered") and f["seq"] > handoff_seq]
+        late = await bot_frames_after_takeover(shopper)
         assert not late, late
         detail = (await http.get(f"/api/conversations/{session_id}", headers=alex)).json()
         texts = [e["text"] for e in detail["events"] if e["type"] == "user_uttered"]
