@@ -50,6 +50,16 @@ def normalise_order_id(raw: str) -> str:
     return raw if raw.startswith("#") else "#" + raw
 
 
+def product_hits(value: Any) -> list[dict[str, Any]]:
+    """Products from a search or recommendation result: a list, or {"hits": [...]} / {"items": [...]}.
+    Each hit gets `product_id` (the tools call it `id`)."""
+    if isinstance(value, dict):
+        value = value.get("hits", value.get("items", []))
+    if not isinstance(value, list):
+        return []
+    return [{**h, "product_id": h.get("product_id") or h.get("id")} for h in value if isinstance(h, dict)]
+
+
 @dataclass
 class ConversationView:
     """Facts proven by tool results and things said, in conversation order."""
@@ -105,8 +115,8 @@ class ConversationView:
             self.products[value.get("product_id", args.get("product_id", ""))] = value
         elif name == "list_all_product_types" and isinstance(value, dict):
             self.product_types = value
-        elif name in ("search_products", "recommend_products") and isinstance(value, list):
-            self.hits = [h for h in value if isinstance(h, dict)]
+        elif name in ("search_products", "recommend_products"):
+            self.hits = product_hits(value)
 
     # -- text ------------------------------------------------------------------------------------
     def texts(self, role: str) -> list[str]:

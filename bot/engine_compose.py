@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import engine_replies as R
-from bot.engine_args import NO, YES, ConversationView, fill_arguments, find_items, find_payment_method
+from bot.engine_args import NO, YES, ConversationView, fill_arguments, find_items, find_payment_method, product_hits
 from policies.router import CONSEQUENTIAL
 
 Dict = dict[str, Any]
@@ -172,7 +172,7 @@ def compose(view: ConversationView, policy_text: str = "") -> Reply:
         if name == "search_policy":
             return Reply(R.policy_answer(value if isinstance(value, list) else []))
         if name in ("search_products", "recommend_products"):
-            hits = value if isinstance(value, list) else []
+            hits = product_hits(value)
             return Reply(R.search_results(hits), cards=_cards(hits))
         if name == "describe_product" and isinstance(value, dict):
             return Reply(f"{value.get('name', '')}: {value.get('description', '')}")
