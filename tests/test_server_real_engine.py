@@ -1,6 +1,6 @@
 """The server with the real default engine (`bot.engine.load_engine`), end to end over a socket.
 
-Slow: trains a small engine with `shopbot train --quick` first (a minute or two on 2 cores).
+Slow: trains the default engine on the demo store first (`shopbot train`, about a minute on 2 cores).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def trained_home(tmp_path_factory, migrated_template) -> Settings:
     settings = Settings.from_env(home=home, database_url=f"sqlite+aiosqlite:///{home / 'shopbot.db'}", data_dir=None)
     parser = argparse.ArgumentParser()
     train.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["train", "--quick"])
+    args = parser.parse_args(["train"])  # the default model (demo store only: no data dir), about a minute
     assert args.func(args, settings) == 0
     return settings
 
@@ -52,4 +52,26 @@ async def test_real_engine_answers_over_the_socket(trained_home: Settings, runni
         assert reply["text"] == "".join(f["text"] for f in frames if f["type"] == "bot_delta")
         seqs = [f["seq"] for f in frames]
         assert seqs == sorted(set(seqs))
+    await client.close()
+
+
+async def test_product_search_reaches_the_shopper_with_cards(trained_home: Settings, running_server) -> None:
+    """Engine, product tools and catalog index together: a product question gets product cards."""
+    from bot.db import Database
+    from policies.moderation import ShopModerator
+    from retrieval.service import build_catalog_index
+
+    await load_demo(trained_home)
+    db = Database(trained_home.database_url)
+    await build_catalog_index(trained_home, db)
+    await db.dispose()
+    server = running_server(lambda: create_app(trained_home, moderator=ShopModerator(None)))
+    client = await Client.connect(server.ws_url)
+    await client.start()
+    frames = await client.turn("do you have a bluetooth speaker?")
+    assert any(f["type"] == "status" and f.get("tool") == "search_products" for f in frames), frames
+    reply = next(f for f in frames if f["type"] == "bot_uttered")
+    names = [card["name"] for card in reply["cards"]]
+    assert "Bluetooth Speaker" in names, reply
+    assert all(card["id"] and card["price"] is not None for card in reply["cards"])
     await client.close()
