@@ -36,6 +36,7 @@ from bot.engine_args import (
 )
 
 from bot.store.records import ORDER_STATUSES as STATUSES  # noqa: E402
+from retrieval.embed import DIMENSION  # noqa: E402  (all-MiniLM-L6-v2: 384)
 from tools.registry import EXTRA_TOOLS, STORE_TOOLS, default_tools  # noqa: E402
 
 RESPOND = "respond"
@@ -232,3 +233,18 @@ class Router:
 
 class StaleModel(ValueError):
     """The saved model was trained by a different version of the feature code."""
+
+
+def saved_model_problem(directory: Path) -> str | None:
+    """Why the saved model in `directory` cannot be used (missing, stale), or None. Cheap: no encoder."""
+    import joblib
+
+    path = directory / "router_head.joblib"
+    if not path.is_file():
+        return f"no trained engine model in {directory}"
+    head = joblib.load(path)["head"]
+    expected = len(state_features(ConversationView.parse([]))) + 3 * DIMENSION
+    found = getattr(head, "n_features_in_", expected)
+    if found != expected:
+        return f"the model in {directory} expects {found} features, this version computes {expected}"
+    return None

@@ -10,13 +10,24 @@ import time
 
 from bot.settings import Settings
 
-# (what it prepares, the subcommand that prepares it)
+# (what it prepares, the subcommand that prepares it). Each subcommand skips work that is up to
+# date, except training the engine, which `engine_problem` guards.
 STEPS: tuple[tuple[str, list[str]], ...] = (
     ("database and demo store", ["init"]),
     ("catalog index", ["index"]),
     ("dialogue engine model", ["train", "engine"]),
     ("moderation classifier", ["train", "moderation"]),
 )
+
+
+def engine_problem(settings: Settings) -> str | None:
+    """Why the default engine model must be (re)trained, or None when the saved one is usable."""
+    from bot.engine import engine_setting
+    from policies.router import saved_model_problem
+
+    if engine_setting(settings)[0] != "default":
+        return None  # a configured LLM backend: nothing to train here
+    return saved_model_problem(settings.models_dir / "engine")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +47,9 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
             step_args = parser.parse_args(argv)
         except SystemExit:
             print(f"[up] {what}: no `shopbot {' '.join(argv)}` in this build, skipped", flush=True)
+            continue
+        if argv == ["train", "engine"] and engine_problem(settings) is None:
+            print(f"[up] {what}: ready (trained model in {settings.models_dir / 'engine'})", flush=True)
             continue
         started = time.perf_counter()
         print(f"[up] {what}...", flush=True)
