@@ -79,7 +79,7 @@ def test_training_on_the_public_data_is_idempotent_and_loads(tmp_path: Path) -> 
     from policies.moderation import load_moderator
     from training.moderation import TrainConfig, train_moderation
 
-    config = TrainConfig(n_benign=300, davidson_per_class=200, bitext_sample=300, folds=3)
+    config = TrainConfig(n_benign=300, davidson_per_class=200, bitext_sample=200, folds=3, wiki_train=100, bias_pairs=40)
     meta = train_moderation(settings, config, progress=False)
     assert meta["thresholds"]["unsafe"] > 0 and meta["data_hash"]
     assert 0.5 < meta["metrics"]["holdout"]["any_unsafe_auprc"] <= 1.0
