@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise here
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # "no AVX512 build" is not a problem
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
