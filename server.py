@@ -74,11 +74,18 @@ async def load_tool_services(settings: Settings, db: Database) -> dict[str, Any]
     """What the tools need beside the database: the product catalog and its index, when built."""
     from retrieval.service import SERVICE_KEY, CatalogNotReady, CatalogSearch
 
+    from bot.store.models import StoreUser
+
     try:
-        return {SERVICE_KEY: await CatalogSearch.load(settings, db)}
+        catalog = await CatalogSearch.load(settings, db)
     except CatalogNotReady as exc:
         log.warning("product search is off until `shopbot index` runs: %s", exc)
         return {}
+    # Shoppers are offered what the store sells: the catalogs its customers came from (the public
+    # catalogs indexed beside them stay searchable with `shopbot search`).
+    async with db.read() as session:
+        sources = set((await session.execute(select(StoreUser.source).distinct())).scalars())
+    return {SERVICE_KEY: catalog, "catalog_sources": sources or None}
 
 
 def load_default_engine(settings: Settings, db: Database, services: dict[str, Any]) -> Engine:
