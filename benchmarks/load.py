@@ -34,8 +34,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def server_rss_mb(port: int) -> float:
-    """Resident memory of every process listening on `port` and their children (Linux /proc)."""
+def server_pids(port: int) -> set[int]:
+    """The processes listening on `port` (Linux /proc)."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
@@ -51,8 +51,13 @@ def server_rss_mb(port: int) -> float:
                     break
         except OSError:
             continue
+    return pids
+
+
+def server_rss_mb(port: int) -> float:
+    """Resident memory of every process listening on `port`."""
     total = 0
-    for pid in pids:
+    for pid in server_pids(port):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
