@@ -5,7 +5,6 @@ its own event loop, so tests talk to it over real sockets exactly as a browser o
 """
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -17,27 +16,19 @@ from typing import Any
 import pytest
 
 from bot.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated, empty SQLite database per test run; tests get copies of it."""
-    from bot.migrate import upgrade
-
-    path = tmp_path_factory.mktemp("template") / "shopbot.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
+from tests.databases import database_url, migrated_template, new_database  # noqa: F401 (fixtures)
 
 
 @pytest.fixture()
-def shopbot_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_template: Path) -> Settings:
-    """Settings for a fresh SHOPBOT_HOME under tmp_path whose database is already migrated."""
+def shopbot_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_database: Callable[..., str]) -> Settings:
+    """Settings for a fresh SHOPBOT_HOME under tmp_path whose database is already migrated
+    (a SQLite file in the home, or a PostgreSQL database with SHOPBOT_TEST_DATABASE=postgres)."""
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(migrated_template, home / "shopbot.db")
+    url = new_database(home / "shopbot.db")
     monkeypatch.setenv("SHOPBOT_HOME", str(home))
-    monkeypatch.delenv("SHOPBOT_DATABASE_URL", raising=False)
-    return Settings.from_env(home=home, database_url=f"sqlite+aiosqlite:///{home / 'shopbot.db'}", data_dir=None)
+    monkeypatch.setenv("SHOPBOT_DATABASE_URL", url)
+    return Settings.from_env(home=home, database_url=url, data_dir=None)
 
 
 def free_port() -> int:

@@ -11,8 +11,10 @@ from bot.store.generate import generate_store
 from bot.store.load import load_store
 
 
-def settings_for(home: Path) -> Settings:
-    return Settings.from_env(home=home, database_url=f"sqlite+aiosqlite:///{home / 'shopbot.db'}", data_dir=None)
+def settings_for(home: Path, database_url: str | None = None) -> Settings:
+    """Settings for `home`; its database is `database_url` (default: a SQLite file in `home`)."""
+    url = database_url or f"sqlite+aiosqlite:///{home / 'shopbot.db'}"
+    return Settings.from_env(home=home, database_url=url, data_dir=None)
 
 
 async def demo_home(home: Path, n_users: int = 60) -> Settings:

@@ -26,8 +26,8 @@ from bot.migrate import upgrade_async
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
+async def db(database_url: str):
+    url = database_url
     await upgrade_async(url)
     database = Database(url)
     yield database
@@ -81,8 +81,8 @@ def test_tokens_expire_and_never_cross_kinds(tmp_path: Path) -> None:
         verify_agent_token(b"another secret", token)
 
 
-def test_cli_adds_agent_from_stdin(tmp_path: Path) -> None:
-    env = {**os.environ, "SHOPBOT_HOME": str(tmp_path), "SHOPBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"}
+def test_cli_adds_agent_from_stdin(tmp_path: Path, database_url: str) -> None:
+    env = {**os.environ, "SHOPBOT_HOME": str(tmp_path), "SHOPBOT_DATABASE_URL": database_url}
     cmd = [sys.executable, "-m", "bot.cli", "agents", "add", "Alex", "--password-stdin", "--role", "admin"]
     done = subprocess.run(cmd, input="a good password\n", env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

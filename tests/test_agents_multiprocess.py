@@ -41,12 +41,12 @@ def _wait_ready(port: int, proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture()
-def two_workers(tmp_path) -> Iterator[tuple[str, str]]:
+def two_workers(tmp_path, new_database) -> Iterator[tuple[str, str]]:
     import asyncio
 
     home = tmp_path / "home"
     home.mkdir()
-    url = f"sqlite+aiosqlite:///{home / 'shopbot.db'}"
+    url = new_database(home / "shopbot.db")
 
     async def prepare() -> None:
         await upgrade_async(url)

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from bot.settings import Settings
 from bot.turns import ConversationState, ReplyEvent, StatusEvent, TurnEvent
 from policies.moderation import ShopModerator
+from tests.databases import raw_contents
 
 CARD = "4111 1111 1111 1111"
 
@@ -42,17 +43,16 @@ def _until(ws: Any, frame_type: str, limit: int = 30) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> tuple[TestClient, RecordingEngine, Path]:
+def served(tmp_path: Path, database_url: str) -> tuple[TestClient, RecordingEngine, str]:
     from server import create_app
 
-    db_file = tmp_path / "shopbot.db"
-    settings = Settings.from_env(home=tmp_path, database_url=f"sqlite+aiosqlite:///{db_file}", data_dir=None)
+    settings = Settings.from_env(home=tmp_path, database_url=database_url, data_dir=None)
     engine = RecordingEngine()
     app = create_app(settings, engine=engine, moderator=ShopModerator(None))
-    return TestClient(app), engine, db_file
+    return TestClient(app), engine, database_url
 
 
-def test_blocked_message_never_reaches_the_engine(served: tuple[TestClient, RecordingEngine, Path]) -> None:
+def test_blocked_message_never_reaches_the_engine(served: tuple[TestClient, RecordingEngine, str]) -> None:
     client, engine, _ = served
     with client, client.websocket_connect("/ws") as ws:
         ws.send_json({"type": "session_request"})
@@ -65,9 +65,9 @@ def test_blocked_message_never_reaches_the_engine(served: tuple[TestClient, Reco
 
 
 def test_card_number_never_reaches_database_logs_or_engine(
-    served: tuple[TestClient, RecordingEngine, Path], caplog: pytest.LogCaptureFixture
+    served: tuple[TestClient, RecordingEngine, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    client, engine, db_file = served
+    client, engine, database_url = served
     caplog.set_level(logging.DEBUG)
     with client, client.websocket_connect("/ws") as ws:
         ws.send_json({"type": "session_request"})
@@ -79,9 +79,7 @@ def test_card_number_never_reaches_database_logs_or_engine(
     assert CARD not in echo["text"]
     reply = frames[-1]
     assert CARD not in reply["text"] and "[card ****1111]" in reply["text"]  # the bot's reply, redacted
-    raw = db_file.read_bytes()
-    for wal in db_file.parent.glob("shopbot.db-*"):
-        raw += wal.read_bytes()
+    raw = raw_contents(database_url)
     assert CARD.encode() not in raw and CARD.replace(" ", "").encode() not in raw
     assert b"[card ****1111]" in raw
     assert CARD not in caplog.text and CARD.replace(" ", "") not in caplog.text

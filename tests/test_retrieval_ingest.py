@@ -12,6 +12,7 @@ from bot.migrate import upgrade_async
 from bot.store.models import Product, Variant
 from retrieval.catalog import read_catalog_file
 from retrieval.ingest import ingest_file
+from tests.databases import is_postgres
 from tests.retrieval_helpers import settings_for
 
 
@@ -19,10 +20,9 @@ def product(pid: str, name: str, price: float = 10.0, **extra) -> dict:  # type:
     return {"product_id": pid, "name": name, "brand": "Acme", "category": "Home > Kitchen", "price": price, **extra}
 
 
-async def make_db(tmp_path: Path) -> Database:
-    settings = settings_for(tmp_path)
-    await upgrade_async(settings.database_url)
-    return Database(settings.database_url)
+async def make_db(database_url: str) -> Database:
+    await upgrade_async(database_url)
+    return Database(database_url)
 
 
 async def count(db: Database, model) -> int:  # type: ignore[no-untyped-def]
@@ -30,7 +30,7 @@ async def count(db: Database, model) -> int:  # type: ignore[no-untyped-def]
         return (await session.execute(select(func.count()).select_from(model))).scalar_one()
 
 
-async def test_jsonl_bad_rows_are_reported_by_line_and_skipped(tmp_path: Path) -> None:
+async def test_jsonl_bad_rows_are_reported_by_line_and_skipped(tmp_path: Path, database_url: str) -> None:
     lines = [
         json.dumps(product("p1", "Teapot")),
         "{not json",
@@ -41,7 +41,7 @@ async def test_jsonl_bad_rows_are_reported_by_line_and_skipped(tmp_path: Path) -
     ]
     path = tmp_path / "catalog.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    db = await make_db(tmp_path)
+    db = await make_db(database_url)
     try:
         report = await ingest_file(db, path, source="test")
         assert report.added == 2
@@ -85,17 +85,24 @@ async def test_json_array_line_numbers(tmp_path: Path) -> None:
     assert [e.line for e in errors] == [3]
 
 
-async def test_a_failing_write_leaves_nothing_of_the_file(tmp_path: Path) -> None:
-    db = await make_db(tmp_path)
+async def test_a_failing_write_leaves_nothing_of_the_file(tmp_path: Path, database_url: str) -> None:
+    db = await make_db(database_url)
     try:
         # A real database refusal in the middle of the file: a trigger rejects one item id.
+        if is_postgres(database_url):
+            statements = [
+                "CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN IF NEW.item_id = 'boom' THEN "
+                "RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON store_variants FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
+            ]
+        else:
+            statements = [
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON store_variants WHEN NEW.item_id = 'boom' "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            ]
         async with db.write() as session:
-            await session.execute(
-                text(
-                    "CREATE TRIGGER refuse_boom BEFORE INSERT ON store_variants WHEN NEW.item_id = 'boom' "
-                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
-                )
-            )
+            for statement in statements:
+                await session.execute(text(statement))
         path = tmp_path / "catalog.jsonl"
         rows = [product("ok1", "Cup"), product("bad", "Plate", item_id="boom"), product("ok2", "Bowl")]
         path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
@@ -106,10 +113,10 @@ async def test_a_failing_write_leaves_nothing_of_the_file(tmp_path: Path) -> Non
         await db.dispose()
 
 
-async def test_reingest_is_idempotent_and_incremental(tmp_path: Path) -> None:
+async def test_reingest_is_idempotent_and_incremental(tmp_path: Path, database_url: str) -> None:
     from retrieval.service import build_catalog_index
 
-    settings = settings_for(tmp_path)
+    settings = settings_for(tmp_path, database_url)
     await upgrade_async(settings.database_url)
     db = Database(settings.database_url)
     rows = [product(f"p{i}", name, price=5 + i) for i, name in enumerate(["Teapot", "Mug", "Kettle", "Whisk"])]

@@ -94,11 +94,17 @@ def test_serve_command_registered() -> None:
     assert (args.host, args.port, args.workers) == ("0.0.0.0", 9000, 2) and callable(args.func)
 
 
-def test_migration_creates_conversation_tables(shopbot_home: Settings) -> None:
-    import sqlite3
+async def test_migration_creates_conversation_tables(shopbot_home: Settings) -> None:
+    from sqlalchemy import inspect
 
-    path = Path(shopbot_home.database_url.split(":///", 1)[1])
-    tables = {r[0] for r in sqlite3.connect(path).execute("select name from sqlite_master where type='table'")}
+    from bot.db import Database
+
+    db = Database(shopbot_home.database_url)
+    try:
+        async with db.engine.connect() as conn:
+            tables = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+    finally:
+        await db.dispose()
     assert {"conversations", "conversation_events"} <= tables
 
 
