@@ -31,6 +31,9 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.port,
         workers=args.workers,
         ws_max_size=WS_MAX_BYTES,
+        # Frames are small JSON (a few words per bot_delta): compressing them costs CPU per frame and
+        # a zlib context per socket (tens of KB each, for thousands of idle sockets), and saves little.
+        ws_per_message_deflate=False,
         proxy_headers=True,
         log_level="info",
     )
