@@ -78,10 +78,34 @@ def demo_customers(home: Path, n: int) -> list[tuple[str, str | None]]:
     return [(email, order) for email, order in rows]
 
 
-def script(kind: str, customer: tuple[str, str | None]) -> list[str]:
+SEARCH_TEMPLATES = (
+    "do you have a {name}?", "I'm looking for a {name} under ${price}", "show me {name} options",
+    "any {name} in stock?", "what {category} do you sell?", "something for {category} under ${price}",
+)
+
+
+def search_queries(home: Path, count: int, seed: int) -> list[str]:
+    """Varied shopper search messages built from the store's own catalog (names, categories, prices),
+    so runs do not ask one query over and over (a query-vector cache would make that unrealistically cheap)."""
+    with sqlite3.connect(home / "shopbot.db") as db:
+        rows = db.execute(
+            "select p.name, p.category, max(v.price) from store_products p join store_variants v on v.product_id = p.product_id"
+            " where p.source = 'demo' group by p.product_id"
+        ).fetchall()
+    rng = random.Random(seed)
+    queries = []
+    for _ in range(count):
+        name, category, price = rng.choice(rows)
+        leaf = (category or name).split(">")[-1].strip().lower()
+        template = rng.choice(SEARCH_TEMPLATES)
+        queries.append(template.format(name=name.lower(), category=leaf, price=int(price * rng.uniform(0.8, 1.5)) + 1))
+    return queries
+
+
+def script(kind: str, customer: tuple[str, str | None], searches: list[str]) -> list[str]:
     email, order = customer
     if kind == "search" or order is None:
-        return ["do you have a waterproof bluetooth speaker under $100?", "what about a yoga mat?", "thanks"]
+        return [*searches, "thanks"]
     if kind == "lookup":
         return [f"hi, my email is {email}", f"what's the status of order {order}?", "thanks"]
     return [f"my email is {email}", f"I want to return everything in order {order} to the original payment method", "yes"]
@@ -96,11 +120,14 @@ class Session:
         self.turn: list[float] = []
         self.errors = 0
 
-    async def run(self, texts: list[str], timeout: float) -> None:
+    async def run(self, texts: list[str], timeout: float, start_after: float, think: float, rng: random.Random) -> None:
+        await asyncio.sleep(start_after)
         async with websockets.connect(self.url, max_size=None, open_timeout=60) as ws:
             await ws.send(json.dumps({"type": "session_request", "session_id": None, "last_seq": None, "token": None}))
             self.session_id = json.loads(await asyncio.wait_for(ws.recv(), timeout))["session_id"]
             for k, text in enumerate(texts):
+                if think and k:
+                    await asyncio.sleep(rng.uniform(0.5, 1.5) * think)  # the shopper reads and types
                 sent, first = time.perf_counter(), None
                 await ws.send(json.dumps({"type": "user_uttered", "text": text, "message_id": f"l{k}", "payload": None}))
                 while True:
@@ -116,6 +143,8 @@ class Session:
                         break  # with a human now: the bot will not answer (the turn ends here)
                 self.turn.append(time.perf_counter() - sent)
                 self.ttft.append(first if first is not None else self.turn[-1])
+                if frame["type"] == "handoff":
+                    return
 
 
 async def idle_phase(url: str, port: int, count: int, hold: float) -> dict[str, Any]:
@@ -138,16 +167,31 @@ async def idle_phase(url: str, port: int, count: int, hold: float) -> dict[str, 
     return {"idle_requested": count, "idle_open_after_hold": alive, "idle_failed": failures, "server_rss_mb": round(memory, 1), "open_s": round(time.perf_counter() - started, 1)}
 
 
-async def active_phase(base: str, home: Path, sessions: int, turns: int, timeout: float) -> dict[str, Any]:
+def plans_for(home: Path, sessions: int, turns: int, mix: str, offset: int) -> list[list[str]]:
+    """Each session's messages: the `mixed` workload (search, order look-up, return) or `search` only."""
     customers = demo_customers(home, sessions)
-    rng = random.Random(7)
-    plans = [script(rng.choice(["search", "lookup", "return"]), customers[n % len(customers)])[:turns] for n in range(sessions)]
+    rng = random.Random(7 + offset)
+    queries = search_queries(home, sessions * max(1, turns), seed=11 + offset)
+    plans = []
+    for n in range(sessions):
+        kind = "search" if mix == "search" else rng.choice(["search", "lookup", "return"])
+        searches = queries[n * turns : (n + 1) * turns] if mix == "search" else queries[n * 2 : n * 2 + 2]
+        plans.append(script(kind, customers[n % len(customers)], searches)[:turns])
+    return plans
+
+
+async def active_part(base: str, plans: list[list[str]], timeout: float, ramp: float, think: float, seed: int) -> dict[str, Any]:
+    """Run the sessions of `plans`; return raw measurements (merged across client processes by `active_phase`)."""
     ws_url = base.replace("http", "ws") + "/ws"
-    runners = [Session(ws_url) for _ in range(sessions)]
+    runners = [Session(ws_url) for _ in plans]
+    rng = random.Random(seed)
     started = time.perf_counter()
-    results = await asyncio.gather(*(r.run(p, timeout) for r, p in zip(runners, plans)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(r.run(p, timeout, ramp * i / max(1, len(plans)), think, random.Random(rng.random())) for i, (r, p) in enumerate(zip(runners, plans))),
+        return_exceptions=True,
+    )
     elapsed = time.perf_counter() - started
-    failed = [r for r in results if isinstance(r, BaseException)]
+    failures = [repr(r)[:200] for r in results if isinstance(r, BaseException)]
     lost = duplicated = 0
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         for runner in runners:
@@ -157,14 +201,47 @@ async def active_phase(base: str, home: Path, sessions: int, turns: int, timeout
             received = runner.seqs
             duplicated += len(received) - len(set(received))
             lost += len({e["seq"] for e in stored} - set(received))
-    ttft = [x for r in runners for x in r.ttft]
-    full = [x for r in runners for x in r.turn]
     return {
-        "sessions": sessions, "turns_done": len(full), "sessions_failed": len(failed), "error_frames": sum(r.errors for r in runners),
+        "ttft": [x for r in runners for x in r.ttft], "turn": [x for r in runners for x in r.turn],
+        "failures": failures, "errors": sum(r.errors for r in runners), "lost": lost, "duplicated": duplicated,
+        "started": started, "elapsed": elapsed,
+    }
+
+
+def _client_process(args: tuple[str, list[list[str]], float, float, float, int]) -> dict[str, Any]:
+    base, plans, timeout, ramp, think, seed = args
+    return asyncio.run(active_part(base, plans, timeout, ramp, think, seed))
+
+
+async def active_phase(
+    base: str, home: Path, sessions: int, turns: int, timeout: float, *, mix: str = "mixed", think: float = 0.0,
+    ramp: float = 0.0, processes: int = 1,
+) -> dict[str, Any]:
+    plans = plans_for(home, sessions, turns, mix, 0)
+    if processes <= 1:
+        parts = [await active_part(base, plans, timeout, ramp, think, 1)]
+    else:  # several client processes, so the load generator is not the bottleneck
+        import concurrent.futures
+        import multiprocessing
+
+        shares = [plans[i::processes] for i in range(processes)]
+        with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [asyncio.wrap_future(pool.submit(_client_process, (base, share, timeout, ramp, think, i + 1))) for i, share in enumerate(shares)]
+            parts = await asyncio.gather(*futures)
+    ttft = [x for p in parts for x in p["ttft"]]
+    full = [x for p in parts for x in p["turn"]]
+    elapsed = max(p["elapsed"] for p in parts)
+    failures = [f for p in parts for f in p["failures"]]
+    return {
+        "sessions": sessions, "mix": mix, "think_s": think, "ramp_s": ramp, "client_processes": processes,
+        "turns_done": len(full), "sessions_failed": len(failures), "failure_examples": failures[:3],
+        "error_frames": sum(p["errors"] for p in parts),
         "throughput_turns_s": round(len(full) / elapsed, 1), "ttft_ms_p50": round(1000 * percentile(ttft, 50), 1),
-        "ttft_ms_p95": round(1000 * percentile(ttft, 95), 1), "turn_ms_p50": round(1000 * percentile(full, 50), 1),
-        "turn_ms_p95": round(1000 * percentile(full, 95), 1), "turn_ms_p99": round(1000 * percentile(full, 99), 1),
-        "lost_events": lost, "duplicated_events": duplicated, "elapsed_s": round(elapsed, 1),
+        "ttft_ms_p95": round(1000 * percentile(ttft, 95), 1), "ttft_ms_p99": round(1000 * percentile(ttft, 99), 1),
+        "turn_ms_p50": round(1000 * percentile(full, 50), 1), "turn_ms_p95": round(1000 * percentile(full, 95), 1),
+        "turn_ms_p99": round(1000 * percentile(full, 99), 1),
+        "lost_events": sum(p["lost"] for p in parts), "duplicated_events": sum(p["duplicated"] for p in parts),
+        "elapsed_s": round(elapsed, 1),
     }
 
 
@@ -177,6 +254,10 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--mix", choices=["mixed", "search"], default="mixed", help="mixed: search, order look-up, return; search: product searches only")
+    parser.add_argument("--think", type=float, default=0.0, help="mean seconds a shopper waits between turns (0: closed loop)")
+    parser.add_argument("--ramp", type=float, default=0.0, help="seconds over which the active sessions start")
+    parser.add_argument("--processes", type=int, default=1, help="client processes sharing the active sessions")
     args = parser.parse_args()
     if not args.url.startswith(("http://127.", "http://localhost")):
         parser.error("load tests run against loopback only")
@@ -187,7 +268,10 @@ async def main() -> None:
     if args.idle:
         report["idle"] = await idle_phase(args.url.replace("http", "ws") + "/ws", port, args.idle, args.hold)
     if args.sessions:
-        report["active"] = await active_phase(args.url, args.home, args.sessions, args.turns, args.timeout)
+        report["active"] = await active_phase(
+            args.url, args.home, args.sessions, args.turns, args.timeout, mix=args.mix, think=args.think, ramp=args.ramp,
+            processes=args.processes,
+        )
     report["server_rss_mb_after"] = round(server_rss_mb(port), 1)
     print(json.dumps(report, indent=2))
 
