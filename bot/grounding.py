@@ -7,13 +7,15 @@ that is not found makes the reply unsafe; the engine then sends a safe phrasing 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 TOKENS = re.compile(r"#W\d+|\b[a-z]+_[a-z]+_\d+\b|\b(?:credit_card|gift_card|paypal)_\d+\b|\d[\d,]*(?:\.\d+)?")
 SAFE_REPLY = "Let me make sure I get this right. Could you tell me a bit more about what you need?"
 
 
-def _numbers(text: str) -> set[str]:
+@lru_cache(maxsize=8192)  # the policy text and earlier messages come back every turn
+def _numbers(text: str) -> frozenset[str]:
     out = set()
     for token in TOKENS.findall(text):
         out.add(token)
@@ -25,7 +27,7 @@ def _numbers(text: str) -> set[str]:
             continue
         out.add(f"{value:.2f}")
         out.add(str(value))
-    return out
+    return frozenset(out)
 
 
 def known_tokens(messages: list[dict[str, Any]], extra_texts: list[str] = ()) -> set[str]:  # type: ignore[assignment]
@@ -42,9 +44,12 @@ def known_tokens(messages: list[dict[str, Any]], extra_texts: list[str] = ()) ->
 
 def ungrounded(reply: str, messages: list[dict[str, Any]], extra_texts: list[str] = ()) -> list[str]:  # type: ignore[assignment]
     """The numbers and ids in `reply` that the conversation does not contain."""
+    tokens = TOKENS.findall(reply)
+    if not tokens:
+        return []
     known = known_tokens(messages, extra_texts)
     bad = []
-    for token in TOKENS.findall(reply):
+    for token in tokens:
         plain = token.replace(",", "").rstrip(".")
         candidates = {token, plain}
         try:

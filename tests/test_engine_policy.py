@@ -148,3 +148,18 @@ def test_missing_or_stale_model_gives_a_clear_error(tmp_path: Path) -> None:
     joblib.dump({"head": stale, "actions": ["respond", "calculate"]}, settings.models_dir / "engine" / "router_head.joblib")
     with pytest.raises(EngineNotReady, match="expects 5 features"):
         load_policy(settings)
+
+
+def test_router_head_fast_path_matches_sklearn() -> None:
+    """The numpy forward pass the server uses gives sklearn's predict_proba, to float precision."""
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+
+    from policies.router import Router
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 12)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(int) + (x[:, 2] > 1).astype(int)
+    router = Router.__new__(Router)
+    router.head = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(x, y)
+    np.testing.assert_allclose(router._probabilities(x[:7]), router.head.predict_proba(x[:7]), rtol=1e-5, atol=1e-6)
