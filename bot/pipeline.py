@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 
 BLOCKED_REPLY = "Sorry, I can't help with that message."
 CONTINUE_WITH_BOT = "/continue_with_bot"  # quick-reply payload: stop waiting for an agent
+# Recent texts the moderator allowed unchanged ("thanks", "yes", the bot's stock phrases) are not
+# scored again. Only "allow" results are kept: a text that was redacted (personal data), blocked
+# or flagged is never held in memory past its turn.
+ALLOWED_CACHE_SIZE = 4096
+ALLOWED_CACHE_MAX_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class TurnPipeline:
         self.hub = hub
         self.metrics = metrics
         self.log = events.EventLog(db)  # group commit: concurrent sessions share write transactions
+        self._allowed: OrderedDict[tuple[str, str], ModerationResult] = OrderedDict()
 
     # ------------------------------------------------------------------ public surface
     async def submit(self, live: LiveSession, text: str, message_id: str | None, payload: str | None) -> bool:
@@ -99,10 +106,18 @@ class TurnPipeline:
         return ownership
 
     async def moderate(self, text: str, source: Source) -> ModerationResult:
-        if isinstance(self.moderator, AllowAll):
+        key = (source, text)
+        result = self._allowed.get(key)
+        if result is not None:
+            self._allowed.move_to_end(key)
+        elif isinstance(self.moderator, AllowAll):
             result = self.moderator.check(text, source)
         else:  # a classifier may run a model: keep the event loop free
             result = await asyncio.to_thread(self.moderator.check, text, source)
+            if result.action == "allow" and result.text == text and len(text) <= ALLOWED_CACHE_MAX_CHARS:
+                self._allowed[key] = result
+                if len(self._allowed) > ALLOWED_CACHE_SIZE:
+                    self._allowed.popitem(last=False)
         if self.metrics is not None:
             self.metrics.moderation_actions.labels(source, result.action).inc()
         return result

@@ -83,3 +83,31 @@ def test_card_number_never_reaches_database_logs_or_engine(
     assert CARD.encode() not in raw and CARD.replace(" ", "").encode() not in raw
     assert b"[card ****1111]" in raw
     assert CARD not in caplog.text and CARD.replace(" ", "") not in caplog.text
+
+
+def test_only_texts_allowed_unchanged_skip_rescoring(tmp_path: Path, database_url: str) -> None:
+    """Repeated plain texts are scored once; texts with personal data are moderated every time."""
+    from server import create_app
+
+    class CountingModerator(ShopModerator):
+        def __init__(self) -> None:
+            super().__init__(None)
+            self.seen: list[str] = []
+
+        def check(self, text, source="shopper"):  # type: ignore[no-untyped-def, override]
+            self.seen.append(text)
+            return super().check(text, source)
+
+    moderator = CountingModerator()
+    settings = Settings.from_env(home=tmp_path, database_url=database_url, data_dir=None)
+    client = TestClient(create_app(settings, engine=RecordingEngine(), moderator=moderator))
+    with client, client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "session_request"})
+        _until(ws, "session_confirm")
+        for n, text in enumerate(["thanks", "thanks", f"card {CARD}", f"card {CARD}"]):
+            ws.send_json({"type": "user_uttered", "text": text, "message_id": f"m{n}"})
+            frames = _until(ws, "bot_uttered")
+            assert CARD not in frames[-1]["text"]
+    assert moderator.seen.count("thanks") == 1
+    assert moderator.seen.count(f"card {CARD}") == 2
+    assert moderator.seen.count(f"Noted, I will charge {CARD} for you.") == 4  # the reply holds a card number every time
