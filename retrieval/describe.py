@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from retrieval.catalog import CatalogProduct
 from retrieval.query import Vocabulary, normalise
+
+log = logging.getLogger(__name__)
 
 # Words a description could claim without them being option values of this catalog.
 COMMON_ATTRIBUTE_WORDS = frozenset(
@@ -62,6 +69,11 @@ def option_values(product: CatalogProduct) -> dict[str, list[str]]:
 
 def compose_description(product: CatalogProduct) -> str:
     """A few sentences from attributes only; every value in it comes from `product`."""
+    return " ".join([intro_sentence(product), *fact_sentences(product)])
+
+
+def intro_sentence(product: CatalogProduct) -> str:
+    """Name, brand and category in one of a few phrasings (picked per product)."""
     pid = product.product_id
     path = product.category_path
     leaf = path[-1] if path else None
@@ -79,8 +91,13 @@ def compose_description(product: CatalogProduct) -> str:
         intros = [f"The {name}, part of our {leaf} range.", f"{name}, from our {' > '.join(path)} aisle."]
     else:
         intros = [f"Here is our {name}.", f"This is our {name}."]
-    sentences = [intros[_pick(pid, "intro", len(intros))]]
+    return intros[_pick(pid, "intro", len(intros))]
 
+
+def fact_sentences(product: CatalogProduct, *, price: bool = True) -> list[str]:
+    """Options, prices and stock as sentences (what a writer that only knows the lead adds)."""
+    pid = product.product_id
+    sentences: list[str] = []
     options = option_values(product)
     booleans = [n for n, vals in options.items() if set(v.lower() for v in vals) <= {"yes", "no"}]
     choices = {n: vals for n, vals in options.items() if n not in booleans}
@@ -100,7 +117,7 @@ def compose_description(product: CatalogProduct) -> str:
             sentences.append(f"Every version has the {n} option.")
 
     prices = sorted(v.price for v in product.variants)
-    if prices:
+    if prices and price:
         if prices[0] == prices[-1]:
             forms = [f"It costs {_money(prices[0])}.", f"The price is {_money(prices[0])}."]
         else:
@@ -117,7 +134,7 @@ def compose_description(product: CatalogProduct) -> str:
             sentences.append("Some versions are sold out; the others are in stock.")
         else:
             sentences.append("It is sold out at the moment.")
-    return " ".join(sentences)
+    return sentences
 
 
 def product_facts(product: CatalogProduct) -> str:
@@ -190,3 +207,125 @@ def grounded_description(product: CatalogProduct, vocabulary: Vocabulary | None 
     if problems:
         raise UngroundedDescription(product.product_id, problems)
     return text
+
+
+# --- the trained describer and the path that produced each description ------------------------
+
+_WORDS = re.compile(r"[a-z][a-z0-9']*")  # numbers are check_grounded's
+
+
+def unsupported_words(text: str, product: CatalogProduct) -> list[GroundingProblem]:
+    """Words of `text` that neither the product's data nor the generic word list contain.
+
+    The stricter check for written (not composed) text: a model or an LLM backend must not add a
+    feature word ("waterproof", "AMOLED", "lightweight") the product data does not state.
+    """
+    from retrieval.describe_model import GENERIC_WORDS
+
+    facts = set(_WORDS.findall(product_facts(product))) | set(_WORDS.findall(normalise(" ".join(product.category_path))))
+    out: list[GroundingProblem] = []
+    for word in dict.fromkeys(_WORDS.findall(normalise(text))):
+        if word not in facts and word not in GENERIC_WORDS and word not in _COMPOSED_WORDS:
+            out.append(GroundingProblem("word", word))
+    return out
+
+
+# The words of our own fact sentences (appended to a model's lead): options, prices, stock.
+_COMPOSED_WORDS = frozenset(
+    "you can choose it comes in several versions options choose a version with or without the option every has "
+    "prices run from to start at and go up costs price is in stock some are sold out others at moment".split()
+)
+
+
+def model_text_problems(text: str, product: CatalogProduct, vocabulary: Vocabulary | None = None) -> list[GroundingProblem]:
+    """The grounding check for written text: `check_grounded` plus `unsupported_words`."""
+    return check_grounded(text, product, vocabulary) + unsupported_words(text, product)
+
+
+@dataclass(frozen=True)
+class Description:
+    text: str
+    path: str  # "model" (trained describer's lead + fact sentences), "llm" (a configured writer), "composed"
+    note: str = ""  # why a writer's text was not used, when it was not
+
+
+def variant_view(product: CatalogProduct, item_id: str) -> CatalogProduct:
+    """The product as one variant: its options and price only. KeyError when the item is not in it."""
+    from dataclasses import replace
+
+    variant = next((v for v in product.variants if v.item_id == item_id), None)
+    if variant is None:
+        raise KeyError(item_id)
+    return replace(product, variants=[variant])
+
+
+class Describer:
+    """Writes a grounded description per product (and per variant), caching each.
+
+    Order: a configured `writer` (an LLM backend: product -> text), else the trained describer
+    model, else the attribute composition. Any written text that fails `model_text_problems` is
+    replaced by the composition, and the `Description` says which path produced it and why.
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        vocabulary: Vocabulary | None = None,
+        writer: Callable[[CatalogProduct], str] | None = None,
+        model_dir: Path | None = None,
+    ) -> None:
+        self.vocabulary = vocabulary
+        self.writer = writer
+        self.model_dir = model_dir  # loaded on first use when it holds a trained describer
+        self._model = model
+        self._loaded = model is not None or model_dir is None
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str | None, str], Description] = {}
+
+    @property
+    def model(self) -> Any:
+        """The trained describer, loaded once from `model_dir`; None when there is none."""
+        with self._lock:
+            if not self._loaded:
+                self._loaded = True
+                if self.model_dir is not None and (Path(self.model_dir) / "model.pt").is_file():
+                    from retrieval.describe_model import DescriberModel
+
+                    self._model = DescriberModel.load(Path(self.model_dir))
+                    log.info("product describer loaded from %s", self.model_dir)
+            return self._model
+
+    def describe(self, product: CatalogProduct, item_id: str | None = None) -> Description:
+        """The description of `product`, or of its variant `item_id` (KeyError if not its variant)."""
+        target = variant_view(product, item_id) if item_id else product
+        key = (product.product_id, item_id, target.content_hash())  # a changed product is written again
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._write(target)
+        return hit
+
+    def _write(self, product: CatalogProduct) -> Description:
+        notes: list[str] = []
+        for path, write in (("llm", self._llm_text), ("model", self._model_text)):
+            text = write(product)
+            if text is None:
+                if path == "model" and self.model is not None:
+                    notes.append("model text unfinished (no complete sentence)")
+                continue
+            problems = model_text_problems(text, product, self.vocabulary)
+            if not problems:
+                return Description(text, path)
+            notes.append(f"{path} text rejected: " + "; ".join(map(str, problems)))
+            log.info("description of %s: %s", product.product_id, notes[-1])
+        return Description(grounded_description(product, self.vocabulary), "composed", " | ".join(notes))
+
+    def _llm_text(self, product: CatalogProduct) -> str | None:
+        return self.writer(product) if self.writer is not None else None
+
+    def _model_text(self, product: CatalogProduct) -> str | None:
+        if self.model is None:
+            return None
+        lead = self.model.generate(product)
+        if lead is None:
+            return None
+        return " ".join([lead, *fact_sentences(product, price="$" not in lead)])

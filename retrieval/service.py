@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from bot.db import Database
 from bot.settings import Settings
 from retrieval.catalog import CatalogProduct
-from retrieval.describe import check_grounded, compose_description
+from retrieval.describe import Describer, Description, check_grounded, compose_description
 from retrieval.embed import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache, text_hash
 from retrieval.index import IndexMismatch, IndexMissing, VectorIndex
 from retrieval.ingest import IngestReport, ingest_products, load_catalog, sync_content_hashes
@@ -140,7 +140,15 @@ async def build_catalog_index(
 class CatalogSearch:
     """Everything the product tools need, loaded once per process."""
 
-    def __init__(self, db: Database, products: list[CatalogProduct], index: VectorIndex | None, embedder: Any, descriptions: dict[str, str]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        products: list[CatalogProduct],
+        index: VectorIndex | None,
+        embedder: Any,
+        descriptions: dict[str, str],
+        describer_dir: Path | None = None,
+    ) -> None:
         self.db = db
         self.products = {p.product_id: p for p in products}
         self.index = index
@@ -148,6 +156,8 @@ class CatalogSearch:
         self.descriptions = descriptions
         self.engine = ProductSearch(products, index, embedder)
         self.vocab = self.engine.vocab
+        # The trained describer (models/describer) when there is one, else attribute composition.
+        self.describer = Describer(vocabulary=self.vocab, model_dir=describer_dir)
         self._recommender: Any = None
 
     @classmethod
@@ -163,7 +173,7 @@ class CatalogSearch:
         stale = len(set(index.ids) ^ {p.product_id for p in products})
         if stale:
             log.warning("the product index is %d products behind the store; run `shopbot index`", stale)
-        return cls(db, products, index, embedder, descriptions)
+        return cls(db, products, index, embedder, descriptions, describer_dir=settings.models_dir / "describer")
 
     def search(self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: str = "hybrid") -> list[SearchHit]:
         return self.engine.search(query, k, filters, mode)  # type: ignore[arg-type]
@@ -178,6 +188,19 @@ class CatalogSearch:
             self._rows = {pid: n for n, pid in enumerate(self.index.ids)}
         row = self._rows.get(product_id)
         return None if row is None else self.index.reconstruct(row)
+
+    def describe(self, product_id: str, item_id: str | None = None) -> Description | None:
+        """The grounded description of a product or of one of its variants, with the path that wrote it.
+
+        None for an unknown product; KeyError for an item that is not the product's. Blocking (the
+        describer model runs here): call it from a thread in async code.
+        """
+        product = self.products.get(product_id)
+        if product is None:
+            return None
+        if item_id is None and self.describer.model is None and self.describer.writer is None:
+            return Description(self.description(product_id) or "", "composed")
+        return self.describer.describe(product, item_id)
 
     def description(self, product_id: str) -> str | None:
         product = self.products.get(product_id)

@@ -68,7 +68,13 @@ def _add_moderation(targets: argparse._SubParsersAction) -> None:
     add_train_moderation(targets)
 
 
-TARGETS = [_add_engine, _add_llm, _add_moderation]
+def _add_describer(targets: argparse._SubParsersAction) -> None:
+    from bot.commands.describer import add_train_describer
+
+    add_train_describer(targets)
+
+
+TARGETS = [_add_engine, _add_llm, _add_moderation, _add_describer]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -17,6 +17,7 @@ STEPS: tuple[tuple[str, list[str]], ...] = (
     ("catalog index", ["index"]),
     ("dialogue engine model", ["train", "engine"]),
     ("moderation classifier", ["train", "moderation"]),
+    ("product describer", ["train", "describer", "--if-missing"]),  # only with public data and no model
 )
 
 
