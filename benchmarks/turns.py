@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import sys
@@ -41,11 +42,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def one_session(url: str, n: int, turns: int, ttft: list[float], full: list[float]) -> None:
+async def one_session(url: str, n: int, turns: int, ttft: list[float], full: list[float], think: float = 0.0) -> None:
+    rng = random.Random(n)
     async with websockets.connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "session_request", "session_id": None}))
         json.loads(await ws.recv())
+        if think:
+            await asyncio.sleep(rng.uniform(0, think))  # shoppers do not all start in the same millisecond
         for k in range(turns):
+            if think and k:
+                await asyncio.sleep(rng.uniform(0.5, 1.5) * think)  # reading the reply, typing the next message
             sent = time.perf_counter()
             await ws.send(json.dumps({"type": "user_uttered", "text": QUESTIONS[(n + k) % len(QUESTIONS)], "message_id": f"b{n}-{k}"}))
             first = None
@@ -67,15 +73,15 @@ async def one_session(url: str, n: int, turns: int, ttft: list[float], full: lis
                 return  # a person takes over: the bot stays quiet, this session is done
 
 
-async def level(url: str, sessions: int, turns: int) -> dict[str, Any]:
+async def level(url: str, sessions: int, turns: int, think: float = 0.0) -> dict[str, Any]:
     ttft: list[float] = []
     full: list[float] = []
     started = time.perf_counter()
-    await asyncio.gather(*(one_session(url, n, turns, ttft, full) for n in range(sessions)))
+    await asyncio.gather(*(one_session(url, n, turns, ttft, full, think) for n in range(sessions)))
     wall = time.perf_counter() - started
     ms = lambda v: round(v * 1000, 1)  # noqa: E731
     return {
-        "sessions": sessions, "turns": len(full), "turns_per_s": round(len(full) / wall, 1),
+        "sessions": sessions, "think_s": think, "turns": len(full), "turns_per_s": round(len(full) / wall, 1),
         "ttft_p50": ms(percentile(ttft, 50)), "ttft_p95": ms(percentile(ttft, 95)), "ttft_p99": ms(percentile(ttft, 99)),
         "turn_p50": ms(percentile(full, 50)), "turn_p95": ms(percentile(full, 95)), "turn_p99": ms(percentile(full, 99)),
     }
@@ -104,12 +110,13 @@ def build_moderator(kind: str, settings: Settings) -> Any:
 
 def write_docs(rows: list[dict[str, Any]], args: argparse.Namespace, engine_name: str, moderation: str) -> None:
     """Replace this run's table (one per --engine/--moderation pair) inside "## Turns"."""
-    key = f"<!-- turns:{args.engine}:{args.moderation} -->"
+    key = f"<!-- turns:{args.engine}:{args.moderation}:think{args.think:g} -->"
     lines = [
         key,
-        f"### Engine: {engine_name}; moderation: {moderation}",
+        f"### Engine: {engine_name}; moderation: {moderation}; "
+        + (f"think time {args.think:g} s (0.5-1.5x) between messages" if args.think else "closed loop (no think time)"),
         "",
-        f"`python benchmarks/turns.py --engine {args.engine} --moderation {args.moderation} --turns {args.turns}`"
+        f"`python benchmarks/turns.py --engine {args.engine} --moderation {args.moderation} --turns {args.turns} --think {args.think:g}`"
         + (f" --home (trained with `shopbot train --quick`)" if args.engine == "default" else "")
         + f" on {platform.machine()} Linux, {os.cpu_count()} CPU cores, no GPU, {time.strftime('%Y-%m-%d')}.",
         "",
@@ -171,6 +178,7 @@ def main() -> int:
     parser.add_argument("--home", type=Path, default=None, help="SHOPBOT_HOME to use (default: a fresh temporary one)")
     parser.add_argument("--sessions", default="1,10,100")
     parser.add_argument("--turns", type=int, default=5, help="messages per session")
+    parser.add_argument("--think", type=float, default=0.0, help="mean seconds between a session's messages (0: closed loop, the next message the moment the reply ends)")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--note", default="")
     parser.add_argument("--serve-port", type=int, default=None, help=argparse.SUPPRESS)
@@ -209,7 +217,7 @@ def main() -> int:
         await level(url, 1, 2)  # warm-up
         rows = []
         for n in [int(x) for x in args.sessions.split(",")]:
-            row = await level(url, n, args.turns)
+            row = await level(url, n, args.turns, args.think)
             print(json.dumps(row), flush=True)
             rows.append(row)
         return rows + [{"engine": health["engine"], "moderation": health["moderation"]}]
