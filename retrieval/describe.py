@@ -310,7 +310,7 @@ class Describer:
             text = write(product)
             if text is None:
                 if path == "model" and self.model is not None:
-                    notes.append("model text unfinished (no complete sentence)")
+                    notes.append("model text unfinished or below its fluency bar")
                 continue
             problems = model_text_problems(text, product, self.vocabulary)
             if not problems:

@@ -28,19 +28,21 @@ if TYPE_CHECKING:  # torch loads lazily: importing retrieval must stay cheap
 
 SLOTS = ("[NAME]", "[BRAND]", "[CATEGORY]", "[PRICE]")
 SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[SEP]", "[EOS]") + SLOTS
-PUNCTUATION = (".", ",", ";", ":", "!", "-", "(", ")", "&", "/")
+PUNCTUATION = (".", ",", ";", ":", "!", "-", "(", ")", "&", "/")  # in the vocabulary
+SENTENCE_PUNCTUATION = (".", ",", "!")  # what a generation may write between words
+OPENING = "the [NAME]"  # every lead starts here: the shape most catalog descriptions open with
+MIN_SCORE = -2.5  # mean log-prob per token below which a constrained generation is rejected
 # Words the describer may use without the product stating them: they carry no feature claim.
 GENERIC_WORDS = frozenset(
     """a an the this that these those it its you your we our us they them their every each any some both all
-    of for from in on with by at to into as about over under out up
-    and or but so plus also just only too very here there now
-    is are be been being was were has have had can will may
-    comes come offers offer gives give lets let makes make keeps keep brings bring helps help
-    meet meets choose pick find get see shop enjoy add take takes designed made built
-    product products item items choice choices pick picks range aisle line collection option options
-    version versions price priced value everyday day days use uses home style styles way ways
-    great good perfect ideal simple practical handy easy nice favorite
-    one more most other another""".split()
+    of for from in on with by at to into as about over under out up off
+    and or but so plus also just only too very here there now which while when where whether without
+    is are was were has have had can will may
+    comes come offers offer gives give lets let makes make keeps keep brings bring helps help need needs
+    meet meets choose pick find get see shop enjoy add take takes designed made set go stay stays
+    product products item items choice choices pick picks aisle line collection option options
+    version versions price priced value everyday day days use uses using home style way ways
+    great good perfect ideal simple practical handy easy nice ready right more most""".split()
 )
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -256,46 +258,66 @@ class DescriberModel:
                 root.add(ids)
         # the prompt's values only: not its field labels ("brand") nor price digits ([PRICE] says prices)
         for word in self.pieces.words(" ".join(copyable_values(product))):
-            if not _WORD.fullmatch(word):
-                continue  # punctuation is allowed on its own
+            if not _WORD.fullmatch(word) or word.isdigit():
+                continue  # punctuation has its own rule; bare numbers mean nothing out of their value
             ids = [self.pieces.ids.get(p, self.pieces.unk) for p in self.pieces.word_pieces(word)]
             if self.pieces.unk not in ids:
                 root.add(ids)
         return root
 
-    def generate(self, product: CatalogProduct, max_new: int = 48, constrained: bool = True) -> str | None:
-        """Greedy decoding of one or two sentences; None when no sentence could be finished."""
+    def generate(self, product: CatalogProduct, max_new: int = 40, constrained: bool = True) -> str | None:
+        """The lead sentence(s), or None when no sentence could be finished or it reads badly.
+
+        "Reads badly": the mean log-probability the model itself gives the (constrained) words is
+        below `min_score`, i.e. the constraint pushed it far from what it would write.
+        """
+        generation = self.generate_scored(product, max_new, constrained)
+        if generation is None or generation[1] < self.min_score:
+            return None
+        return generation[0]
+
+    @property
+    def min_score(self) -> float:
+        return float(self.meta.get("min_score", MIN_SCORE))
+
+    def generate_scored(self, product: CatalogProduct, max_new: int = 40, constrained: bool = True) -> tuple[str, float] | None:
+        """Greedy decoding after the forced opening "the [NAME]"; (text, mean log-prob) or None."""
         import torch
 
         ids = self.pieces.ids
-        prompt = self.prompt_ids(product)
         values = slot_values(product)
+        opening = self.pieces.encode(OPENING)
+        prompt = self.prompt_ids(product) + opening
         root = self._trie(product) if constrained else None
-        punct = [ids[p] for p in PUNCTUATION if p in ids]
+        punct = [ids[p] for p in SENTENCE_PUNCTUATION if p in ids]
         slots = [ids[s] for s in values]
         out: list[int] = []
+        logprobs: list[float] = []
         node = root
-        used_slots: set[int] = set()
+        used_slots: set[int] = {ids["[NAME]"]}  # the opening says it
+        never = [ids[s] for s in SPECIALS if s != "[EOS]" and s not in values]
         limit = self.net.config.block_size - len(prompt)
         with torch.no_grad():
             for _ in range(min(max_new, limit)):
                 x = torch.tensor([prompt + out])
                 logits = self.net.logits(self.net.hidden(x)[0, -1])
+                logits[never] = -math.inf
+                scores = torch.log_softmax(logits, dim=-1)  # what the model would write, unconstrained
                 if constrained:
                     allowed = set(node.children) if node is not root else set()
                     if node is root or node.end:  # a word may end here: a new word, punctuation, a slot, the end
                         allowed |= set(root.children) | set(punct) | {s for s in slots if s not in used_slots}
                         if out and self.pieces.pieces[out[-1]] == ".":
                             allowed.add(ids["[EOS]"])
-                    allowed -= _repeats(out)
+                    allowed -= _repeats(opening + out)
                     mask = torch.full_like(logits, -math.inf)
                     mask[list(allowed)] = 0.0
                     logits = logits + mask
-                else:
-                    banned = [ids[s] for s in SLOTS if s not in values] + [ids["[PAD]"], ids["[UNK]"], ids["[BOS]"], ids["[SEP]"]]
-                    logits[banned] = -math.inf
                 nxt = int(torch.argmax(logits))
-                if not math.isfinite(float(logits[nxt])) or nxt == ids["[EOS]"]:
+                if not math.isfinite(float(logits[nxt])):
+                    break
+                logprobs.append(float(scores[nxt]))
+                if nxt == ids["[EOS]"]:
                     break
                 out.append(nxt)
                 if constrained:
@@ -306,7 +328,10 @@ class DescriberModel:
                     else:
                         node = root
                         used_slots |= {nxt} & set(slots)
-        return self._detokenise(out, product, values)
+        text = self._detokenise(opening + out, product, values)
+        if text is None:
+            return None
+        return text, sum(logprobs) / max(1, len(logprobs))
 
     def _detokenise(self, out: list[int], product: CatalogProduct, values: dict[str, str]) -> str | None:
         pieces = [self.pieces.pieces[i] for i in out]
