@@ -51,7 +51,7 @@ class Encoder:
             model = AutoModel.from_pretrained(path).eval()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch's deprecation notice for eager quantisation
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)  # no deep copy: ~50 MB less resident
             self._tokenizer, self._model = tokenizer, model
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
