@@ -67,7 +67,7 @@ class TurnPipeline:
             if message_id in live.pending_ids:
                 return False
             live.pending_ids.add(message_id)
-        live.queue.put_nowait(Incoming(text, message_id, payload, time.perf_counter()))
+        live.queue.append(Incoming(text, message_id, payload, time.perf_counter()))
         if not live.busy:
             live.worker = asyncio.create_task(self._work(live), name=f"turns-{live.session_id}")
         return True
@@ -126,8 +126,8 @@ class TurnPipeline:
     async def _work(self, live: LiveSession) -> None:
         log_context.set(live.session_id)  # every log line of this task carries the conversation id
         try:
-            while not live.queue.empty():
-                incoming: Incoming = live.queue.get_nowait()
+            while live.queue:
+                incoming: Incoming = live.queue.popleft()
                 try:
                     await self._turn(live, incoming)
                 except asyncio.CancelledError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -105,6 +106,37 @@ async def save_session(
         row.updated_at = _now()
 
 
+class Outbox:
+    """Frames waiting to go out on one socket, in order: `put_nowait` and `await get()`.
+
+    A deque and at most one waiting reader; lighter than asyncio.Queue (four deques and an
+    event), which adds up with thousands of open, idle sockets."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 @dataclass
 class LiveSession:
     """One session as this process holds it. All frames to its sockets go through `publish`."""
@@ -113,9 +145,9 @@ class LiveSession:
     seq: int  # highest seq handed out (stored or transient)
     state: ConversationState
     conversation_state: str = "bot"
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    queue: deque[Any] = field(default_factory=deque)  # shopper messages waiting for their turn
     pending_ids: set[str] = field(default_factory=set)  # message ids queued, not yet stored
-    subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+    subscribers: set[Any] = field(default_factory=set)  # Outbox-like: put_nowait(frame)
     worker: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # guards seq allocation and appends
     bot_silenced: bool = False  # set the moment a human takes over: the bot's turn stops streaming
@@ -208,7 +240,7 @@ class SessionHub:
 
     def release_if_idle(self, live: LiveSession) -> None:
         """Forget a session nobody listens to and nothing runs for (its row holds everything)."""
-        if not live.subscribers and not live.busy and live.queue.empty() and self.sessions.get(live.session_id) is live:
+        if not live.subscribers and not live.busy and not live.queue and self.sessions.get(live.session_id) is live:
             del self.sessions[live.session_id]
             listener = self._listeners.pop(live.session_id, None)
             if listener is not None:

@@ -21,7 +21,7 @@ from bot.auth import InvalidToken, verify_shopper_token
 from bot.pipeline import TurnPipeline
 from bot.protocol import ERRORS, ProtocolError, SessionConfirm, SessionRequest, UserUttered, error_frame, parse_client_frame
 from bot.ratelimit import RateLimiter
-from bot.sessions import LiveSession, SessionHub, UnknownSession, save_session
+from bot.sessions import LiveSession, Outbox, SessionHub, UnknownSession, save_session
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class ShopperConnection:
         self.ws = ws
         self.ctx = ctx
         self.ip = client_address(ws)
-        self.outbox: asyncio.Queue[Any] = asyncio.Queue()
+        self.outbox = Outbox()
         self.live: LiveSession | None = None
 
     # ------------------------------------------------------------------ sending
@@ -155,8 +155,9 @@ class ShopperConnection:
         limits = self.ctx.limits
         while True:
             try:
-                message = await asyncio.wait_for(self.ws.receive(), timeout=limits.idle_timeout_s)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(limits.idle_timeout_s):  # no extra task per receive
+                    message = await self.ws.receive()
+            except TimeoutError:
                 self.error("idle_timeout")
                 return
             if message["type"] == "websocket.disconnect":
