@@ -137,6 +137,18 @@ def fact_sentences(product: CatalogProduct, *, price: bool = True) -> list[str]:
     return sentences
 
 
+def maker_sentence(product: CatalogProduct, lead: str) -> list[str]:
+    """Brand and category, when a written lead left them out."""
+    leaf = product.category_path[-1] if product.category_path else None
+    has_brand = not product.brand or product.brand.lower() in lead.lower()
+    has_leaf = not leaf or leaf.lower() in lead.lower()
+    if has_brand and has_leaf:
+        return []
+    if not has_brand and not has_leaf:
+        return [f"It is made by {product.brand}, in our {leaf} range."]
+    return [f"It is made by {product.brand}."] if not has_brand else [f"It is in our {leaf} range."]
+
+
 def product_facts(product: CatalogProduct) -> str:
     """Every value the product's data states, as one normalised text (for grounding checks)."""
     parts: list[str] = [product.name, product.brand or "", product.category or "", product.description or ""]
@@ -233,7 +245,8 @@ def unsupported_words(text: str, product: CatalogProduct) -> list[GroundingProbl
 # The words of our own fact sentences (appended to a model's lead): options, prices, stock.
 _COMPOSED_WORDS = frozenset(
     "you can choose it comes in several versions options choose a version with or without the option every has "
-    "prices run from to start at and go up costs price is in stock some are sold out others at moment".split()
+    "prices run from to start at and go up costs price is in stock some are sold out others at moment "
+    "made by our range".split()
 )
 
 
@@ -328,4 +341,4 @@ class Describer:
         lead = self.model.generate(product)
         if lead is None:
             return None
-        return " ".join([lead, *fact_sentences(product, price="$" not in lead)])
+        return " ".join([lead, *maker_sentence(product, lead), *fact_sentences(product, price="$" not in lead)])
