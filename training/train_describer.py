@@ -296,29 +296,25 @@ def evaluate(model: DescriberModel, rows: list[tuple[list[int], int]], dev: list
     sample = dev[: config.dev_generations]
     n = max(1, len(sample))
     report: dict[str, Any] = {"dev_perplexity": round(perplexity(model.net, rows), 2), "dev_generated": len(sample)}
+    runs: dict[str, list[tuple[bool, float, float]]] = {}  # (grounded, score, copy-rate) per finished lead
     for name, constrained in (("unconstrained", False), ("constrained", True)):
-        if constrained:
-            # The fluency bar: keep a constrained lead only when the model finds it about as likely
-            # as what it writes unconstrained (median mean log-prob, less a margin).
-            median = report["unconstrained_median_score"]
-            model.meta["min_score"] = round(median - SCORE_MARGIN, 3) if median is not None else MIN_SCORE
-        finished, grounded, kept, scores, copies = 0, 0, 0, [], []
+        runs[name] = []
         for product in sample:
             generation = model.generate_scored(product, constrained=constrained)
-            if generation is None:
-                continue
-            text, score = generation
-            finished += 1
-            scores.append(score)
-            ok = not model_text_problems(text, product)
-            grounded += ok
-            if ok and score >= model.min_score:
-                kept += 1
-                copies.append(copy_rate(text, product))
-        report[f"{name}_finished"] = round(finished / n, 3)
-        report[f"{name}_grounded"] = round(grounded / n, 3)
-        report[f"{name}_kept"] = round(kept / n, 3)
-        report[f"{name}_median_score"] = round(sorted(scores)[len(scores) // 2], 3) if scores else None
-        report[f"{name}_copy_rate"] = round(sum(copies) / max(1, len(copies)), 3)
+            if generation is not None:
+                text, score = generation
+                runs[name].append((not model_text_problems(text, product), score, copy_rate(text, product)))
+    # The fluency bar: keep a constrained lead only when the model finds it about as likely as what
+    # it writes unconstrained (median mean log-prob of its unconstrained leads, less a margin).
+    free = sorted(score for _, score, _ in runs["unconstrained"])
+    model.meta["min_score"] = round(free[len(free) // 2] - SCORE_MARGIN, 3) if free else MIN_SCORE
+    for name, results in runs.items():
+        kept = [c for ok, score, c in results if ok and score >= model.min_score]
+        scores = sorted(score for _, score, _ in results)
+        report[f"{name}_finished"] = round(len(results) / n, 3)
+        report[f"{name}_grounded"] = round(sum(ok for ok, _, _ in results) / n, 3)
+        report[f"{name}_kept"] = round(len(kept) / n, 3)
+        report[f"{name}_median_score"] = round(scores[len(scores) // 2], 3) if scores else None
+        report[f"{name}_copy_rate"] = round(sum(kept) / max(1, len(kept)), 3)
     report["min_score"] = model.min_score
     return report
