@@ -304,8 +304,12 @@ class Describer:
                 if self.model_dir is not None and (Path(self.model_dir) / "model.pt").is_file():
                     from retrieval.describe_model import DescriberModel
 
-                    self._model = DescriberModel.load(Path(self.model_dir))
-                    log.info("product describer loaded from %s", self.model_dir)
+                    try:
+                        self._model = DescriberModel.load(Path(self.model_dir))
+                        log.info("product describer loaded from %s", self.model_dir)
+                    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+                        # an unreadable or incompatible model must not take descriptions down
+                        log.warning("product describer in %s not usable (%s); composing from attributes", self.model_dir, exc)
             return self._model
 
     def describe(self, product: CatalogProduct, item_id: str | None = None) -> Description:

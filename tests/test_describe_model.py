@@ -191,3 +191,13 @@ def test_every_description_of_the_demo_store_is_grounded(trained: Settings, demo
             target = replace(p, variants=[p.variants[0]]) if item else p
             assert model_text_problems(d.text, target, vocab) == [] if d.path == "model" else check_grounded(d.text, target, vocab) == []
             assert d.path == "model" or d.note  # a fallback says why
+
+
+def test_an_unreadable_model_falls_back_to_the_composition(tmp_path: Path, demo: list[CatalogProduct]) -> None:
+    broken = tmp_path / "describer"
+    broken.mkdir()
+    (broken / "model.pt").write_bytes(b"not a model")
+    (broken / "describer.json").write_text("{}")
+    describer = Describer(vocabulary=Vocabulary.from_products(demo), model_dir=broken)
+    assert describer.model is None
+    assert describer.describe(demo[0]).path == "composed"
