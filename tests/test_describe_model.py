@@ -193,6 +193,31 @@ def test_every_description_of_the_demo_store_is_grounded(trained: Settings, demo
             assert d.path == "model" or d.note  # a fallback says why
 
 
+@pytest.mark.slow
+async def test_the_tool_uses_the_trained_describer_from_the_home(trained: Settings, demo: list[CatalogProduct]) -> None:
+    from tests.retrieval_helpers import demo_home
+
+    settings = await demo_home(trained.home, n_users=5)  # the store and index, next to models/describer
+    db = Database(settings.database_url)
+    try:
+        catalog = await CatalogSearch.load(settings, db)
+        assert catalog.describer.model is not None
+        tool = default_tools()["describe_product"]
+        ctx = ToolContext(db=db, services={"catalog": catalog})
+        for p in demo[:10]:
+            result = await tool.invoke(ctx, {"product_id": p.product_id})
+            assert result.ok, result.text
+            value = json.loads(result.text)
+            assert value["path"] in ("model", "composed")
+            problems = model_text_problems(value["description"], p, catalog.vocab)
+            assert problems == [] if value["path"] == "model" else check_grounded(value["description"], p, catalog.vocab) == []
+    finally:
+        await db.dispose()
+
+
+# --- fast again ---------------------------------------------------------------------------------
+
+
 def test_an_unreadable_model_falls_back_to_the_composition(tmp_path: Path, demo: list[CatalogProduct]) -> None:
     broken = tmp_path / "describer"
     broken.mkdir()
