@@ -1,0 +1,134 @@
+"""all-MiniLM-L6-v2 on ONNX Runtime: the same sentence vectors as sentence-transformers, faster.
+
+The bundled checkpoint is exported once with `torch.onnx` (fp32, nothing quantised) into
+`$SHOPBOT_HOME/models/minilm-onnx/`, checked against the PyTorch model on probe sentences, and
+loaded with ONNX Runtime. Its vectors equal sentence-transformers' (cosine 1.0 to float precision),
+so saved indexes and the heads trained on them stay valid; one short text takes about 4 ms instead
+of about 9 ms on this 2-core CPU (measured: docs/performance.md), because ONNX Runtime runs the
+graph without PyTorch's per-module Python overhead.
+
+`SHOPBOT_ENCODER=torch` keeps the PyTorch model; without onnxruntime/onnx installed, or if the
+export fails its check, the PyTorch model is used and the log says why.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ONNX_FILE = "model.onnx"
+PROBES = ("thanks", "do you have a waterproof bluetooth speaker under $100?", "Wireless Earbuds, black, $59.00")
+
+
+class OnnxSentenceEncoder:
+    """The subset of SentenceTransformer the project uses: `encode`, `max_seq_length`,
+    `get_embedding_dimension`. Mean pooling over the attention mask, as the checkpoint's config says."""
+
+    def __init__(self, onnx_path: Path, tokenizer: Any, dimension: int, max_seq_length: int = 128, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = tokenizer
+        self.dimension = dimension
+        self.max_seq_length = max_seq_length
+
+    def get_embedding_dimension(self) -> int:
+        return self.dimension
+
+    def encode(
+        self, sentences: list[str] | str, batch_size: int = 32, show_progress_bar: bool = False,
+        convert_to_numpy: bool = True, normalize_embeddings: bool = False,
+    ) -> np.ndarray:
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else list(sentences)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad least
+        starts = range(0, len(texts), batch_size)
+        if show_progress_bar:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="Batches", unit="batch")
+        for start in starts:
+            ids = order[start : start + batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in ids], padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np"
+            )
+            feeds = {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
+            hidden = self.session.run(None, feeds)[0]
+            mask = feeds["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            out[ids] = pooled
+        if normalize_embeddings:
+            out /= np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+        return out[0] if single else out
+
+
+def _export(model: Any, target: Path) -> None:
+    """Export the transformer of a SentenceTransformer `model` to `target` (atomically)."""
+    import torch
+
+    class Hidden(torch.nn.Module):
+        def __init__(self, bert: Any) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+
+    bert = model[0].auto_model.eval()
+    # A padded sample (two lengths): the trace then keeps the attention-mask path, which is
+    # also right for inputs without padding (the tests check batches of 1, 3 and 64).
+    sample = model.tokenizer(list(PROBES[:2]), padding=True, return_tensors="pt")
+    axes = {"0": "batch", "1": "tokens"}
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notices about constants; the result is checked below
+            torch.onnx.export(
+                Hidden(bert), tuple(sample[n] for n in names), str(tmp), input_names=names, output_names=["last_hidden_state"],
+                dynamic_axes={n: {int(k): v for k, v in axes.items()} for n in [*names, "last_hidden_state"]},
+                opset_version=17, dynamo=False,
+            )
+        os.replace(tmp, target)  # two workers exporting at once: the last complete file wins
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def onnx_encoder(model: Any, directory: Path) -> OnnxSentenceEncoder | None:
+    """An ONNX Runtime twin of the SentenceTransformer `model`, or None (and why, in the log)."""
+    if os.environ.get("SHOPBOT_ENCODER", "onnx").strip().lower() == "torch":
+        return None
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export needs it)
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        log.info("sentence encoder: PyTorch (%s)", exc)
+        return None
+    target = directory / ONNX_FILE
+    try:
+        if not target.is_file():
+            log.info("exporting the sentence encoder to ONNX (once): %s", target)
+            _export(model, target)
+        threads = int(os.environ.get("SHOPBOT_ENCODER_THREADS", "1"))
+        encoder = OnnxSentenceEncoder(target, model.tokenizer, int(model.get_embedding_dimension()), int(model.max_seq_length), threads)
+        expected = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True)
+        got = encoder.encode(list(PROBES), normalize_embeddings=True)
+        worst = float(np.min(np.sum(expected * got, axis=1)))
+        if worst < 0.9999:
+            log.warning("ONNX sentence encoder disagrees with PyTorch (cosine %.5f): using PyTorch", worst)
+            return None
+        return encoder
+    except Exception as exc:  # an export or runtime problem must not take search down: PyTorch still works
+        log.warning("ONNX sentence encoder unavailable (%s: %s): using PyTorch", type(exc).__name__, exc)
+        return None
