@@ -207,7 +207,13 @@ def create_app(
             problems.append("database")
         if type(request.app.state.engine).__name__ == "NotReadyEngine":
             problems.append("engine")
-        body = json.dumps({"status": "ready" if not problems else "not ready", "problems": problems})
+        report: dict[str, Any] = {"status": "ready" if not problems else "not ready", "problems": problems}
+        bus = request.app.state.bus
+        if hasattr(bus, "healthy"):
+            # Reported, not a reason to leave rotation: turns still run and are stored without Redis
+            # (only delivery to other workers waits until it is back); see docs/deploy.md, Faults.
+            report["redis"] = "ok" if await bus.healthy() else "unavailable"
+        body = json.dumps(report)
         return Response(body, status_code=200 if not problems else 503, media_type="application/json")
 
     @app.get("/healthz", response_model=Health, tags=["ops"])

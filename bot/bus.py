@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
@@ -83,26 +84,65 @@ class MemoryBus:
 
 
 class RedisBus:
-    """Redis pub/sub. One connection listens for every channel this process has subscribers on."""
+    """Redis pub/sub. One connection listens for every channel this process has subscribers on.
+
+    Redis may go away (a restart, a failover) while the server runs. Nothing here raises because
+    of it: a publish that fails is logged and dropped (the database holds the event; the bus only
+    says "look"), subscribing is recorded locally, and the listener reconnects with backoff and
+    subscribes again to every channel that has local subscribers. `connected` says whether the
+    listening connection was up at its last read; `healthy()` asks Redis now (`/readyz`)."""
+
+    BACKOFF_START_S = 0.1
+    BACKOFF_MAX_S = 2.0
+    LOG_EVERY_S = 10.0  # while Redis is down, one warning per this many seconds, not one per frame
 
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis
 
-        self._redis = redis.from_url(url, decode_responses=True)
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        # Fail fast while Redis is away (one retry covers a pooled connection that went stale
+        # across a restart); the listener's own backoff does the waiting, not every publish.
+        self._redis = redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=10, retry=Retry(NoBackoff(), 1)
+        )
+        # What a lost or refused connection raises (redis-py wraps socket errors in its own types).
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._pubsub = self._redis.pubsub()
         self._local = MemoryBus()
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._broken = asyncio.Event()  # set when a subscribe failed: the reader reconnects at once
+        self.connected = False
+        self._last_warning = 0.0
+        self.publish_failures = 0
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= self.LOG_EVERY_S:
+            self._last_warning = now
+            log.warning("redis bus: %s failed (%s: %s); the database stays the record, retrying", what, type(exc).__name__, exc)
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        await self._redis.publish(channel, json.dumps(message))
+        """Publish; when Redis is unreachable the message is dropped and logged, never raised."""
+        try:
+            await self._redis.publish(channel, json.dumps(message))
+        except self._errors as exc:
+            self.publish_failures += 1
+            self._warn("publish", exc)
 
     async def subscribe(self, channel: str) -> Subscription:
         async with self._lock:
             first = not self._local.has_subscribers(channel)
             sub = await self._local.subscribe(channel)
             if first:
-                await self._pubsub.subscribe(channel)
+                try:
+                    await self._pubsub.subscribe(channel)
+                except self._errors as exc:  # the reader subscribes again once Redis is back
+                    self._warn("subscribe", exc)
+                    self.connected = False
+                    self._broken.set()
             if self._reader is None:
                 self._reader = asyncio.create_task(self._read())
         local_close = sub._on_close
@@ -111,22 +151,61 @@ class RedisBus:
             async with self._lock:
                 await local_close(s)
                 if not self._local.has_subscribers(channel):
-                    await self._pubsub.unsubscribe(channel)
+                    try:
+                        await self._pubsub.unsubscribe(channel)
+                    except self._errors as exc:  # a reconnect subscribes only to channels still wanted
+                        self._warn("unsubscribe", exc)
 
         sub._on_close = remove
         return sub
 
+    async def _reconnect(self) -> None:
+        """A new listening connection subscribed to every channel with local subscribers; retried
+        with exponential backoff until Redis answers."""
+        delay = self.BACKOFF_START_S
+        while True:
+            old = None
+            try:
+                await self._redis.ping()  # outside the lock: subscribe() callers must not wait on it
+                async with self._lock:
+                    old, self._pubsub = self._pubsub, self._redis.pubsub()
+                    channels = list(self._local._subscribers)
+                    if channels:
+                        await self._pubsub.subscribe(*channels)
+            except self._errors as exc:
+                self._warn("reconnect", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.BACKOFF_MAX_S)
+                continue
+            finally:
+                if old is not None:
+                    await self._close_quietly(old)
+            self._broken.clear()
+            self.connected = True
+            log.info("redis bus: connected again, %d channel(s) subscribed", len(channels))
+            return
+
+    async def _close_quietly(self, pubsub: Any) -> None:
+        try:
+            await pubsub.aclose()
+        except self._errors:
+            pass  # its connection is already gone: nothing to close cleanly
+
     async def _read(self) -> None:
         while True:
+            if self._broken.is_set():
+                await self._reconnect()
             if not self._pubsub.subscribed:
                 await asyncio.sleep(0.05)
                 continue
             try:
                 message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except (ConnectionError, OSError, RuntimeError) as exc:
-                log.warning("redis bus: listening failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1.0)
+            except (*self._errors, RuntimeError) as exc:  # RuntimeError: redis-py's 'connection not set'
+                self.connected = False
+                self._warn("listening", exc)
+                await self._reconnect()
                 continue
+            self.connected = True
             if message is None:
                 continue
             try:
@@ -136,11 +215,23 @@ class RedisBus:
                 continue
             self._local.deliver_local(message["channel"], payload)
 
+    async def healthy(self) -> bool:
+        """Redis answers now and the listener is connected (or has nothing to listen to yet)."""
+        try:
+            answered = bool(await asyncio.wait_for(self._redis.ping(), timeout=2))
+        except (*self._errors, asyncio.TimeoutError):
+            return False
+        return answered and (self._reader is None or self.connected)
+
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
-        await self._pubsub.aclose()
-        await self._redis.aclose()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        await self._close_quietly(self._pubsub)
+        try:
+            await self._redis.aclose()
+        except self._errors:
+            pass  # shutting down with Redis gone: nothing left to close cleanly
 
 
 def make_bus(redis_url: str | None) -> MemoryBus | RedisBus:
