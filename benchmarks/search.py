@@ -118,7 +118,7 @@ def product_texts(n: int) -> list[str]:
 def bench_embedding(n: int) -> dict:
     import torch
 
-    from retrieval.embed import Embedder, load_model
+    from retrieval.embed import Embedder, torch_model
 
     texts = product_texts(n)
     embedder = Embedder()
@@ -137,9 +137,10 @@ def bench_embedding(n: int) -> dict:
         "query_embed_p50_ms": round(percentile(lat, 50) * 1000, 2),
         "query_embed_p99_ms": round(percentile(lat, 99) * 1000, 2),
         "torch_threads": torch.get_num_threads(),
+        "encoder": type(embedder.model).__name__,  # OnnxSentenceEncoder (ONNX Runtime) or SentenceTransformer
     }
-    # int8 dynamic quantisation of the Linear layers (torch only; no ONNX Runtime installed here).
-    model = load_model()
+    # int8 dynamic quantisation of the PyTorch model's Linear layers, for comparison.
+    model = torch_model()
     quantised = torch.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     t = time.perf_counter()
     q8 = quantised.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True)

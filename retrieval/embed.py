@@ -26,7 +26,21 @@ def model_path() -> str:
 
 @lru_cache(maxsize=2)
 def load_model(path: str | None = None):  # type: ignore[no-untyped-def]
-    """The SentenceTransformer, loaded once per process (tests share it)."""
+    """The sentence encoder, loaded once per process (tests share it): for the bundled checkpoint
+    its ONNX Runtime twin when available (retrieval/onnx_minilm.py), else the SentenceTransformer."""
+    if path is None:
+        from bot.settings import Settings
+        from retrieval.onnx_minilm import onnx_encoder
+
+        fast = onnx_encoder(lambda: torch_model(None), model_path(), Settings.from_env().models_dir / "minilm-onnx")
+        if fast is not None:
+            return fast
+    return torch_model(path)
+
+
+@lru_cache(maxsize=2)
+def torch_model(path: str | None = None):  # type: ignore[no-untyped-def]
+    """The SentenceTransformer (PyTorch)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
@@ -35,13 +49,6 @@ def load_model(path: str | None = None):  # type: ignore[no-untyped-def]
     # Product texts are short; 128 word pieces keep the name, category, options and the start of
     # the description, at about half the cost of the model's default 256.
     model.max_seq_length = 128
-    if path is None:  # the bundled checkpoint: its ONNX Runtime twin gives the same vectors, faster
-        from bot.settings import Settings
-        from retrieval.onnx_minilm import onnx_encoder
-
-        fast = onnx_encoder(model, Settings.from_env().models_dir / "minilm-onnx")
-        if fast is not None:
-            return fast
     return model
 
 

@@ -16,6 +16,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+PROBE_FILE = "probes.npy"  # the PyTorch model's vectors for PROBES, saved at export
+MAX_SEQ_LENGTH = 128  # as retrieval.embed.load_model sets it
 PROBES = ("thanks", "do you have a waterproof bluetooth speaker under $100?", "Wireless Earbuds, black, $59.00")
 
 
@@ -30,7 +33,7 @@ class OnnxSentenceEncoder:
     """The subset of SentenceTransformer the project uses: `encode`, `max_seq_length`,
     `get_embedding_dimension`. Mean pooling over the attention mask, as the checkpoint's config says."""
 
-    def __init__(self, onnx_path: Path, tokenizer: Any, dimension: int, max_seq_length: int = 128, threads: int = 1) -> None:
+    def __init__(self, onnx_path: Path, tokenizer: Any, dimension: int, max_seq_length: int = MAX_SEQ_LENGTH, threads: int = 1) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -105,8 +108,12 @@ def _export(model: Any, target: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def onnx_encoder(model: Any, directory: Path) -> OnnxSentenceEncoder | None:
-    """An ONNX Runtime twin of the SentenceTransformer `model`, or None (and why, in the log)."""
+def onnx_encoder(load_torch_model: Callable[[], Any], checkpoint: str, directory: Path) -> OnnxSentenceEncoder | None:
+    """An ONNX Runtime twin of the bundled SentenceTransformer, or None (and why, in the log).
+
+    The first call exports the model (`load_torch_model()`) and stores its vectors for the probe
+    sentences; later calls (every server start) load only the ONNX file and the tokenizer, check
+    the probes against the stored vectors, and never load the PyTorch weights (~100 MB less)."""
     if os.environ.get("SHOPBOT_ENCODER", "onnx").strip().lower() == "torch":
         return None
     try:
@@ -115,14 +122,21 @@ def onnx_encoder(model: Any, directory: Path) -> OnnxSentenceEncoder | None:
     except ImportError as exc:
         log.info("sentence encoder: PyTorch (%s)", exc)
         return None
-    target = directory / ONNX_FILE
+    target, probes = directory / ONNX_FILE, directory / PROBE_FILE
+    threads = int(os.environ.get("SHOPBOT_ENCODER_THREADS", "1"))
     try:
-        if not target.is_file():
+        if not (target.is_file() and probes.is_file()):
             log.info("exporting the sentence encoder to ONNX (once): %s", target)
+            model = load_torch_model()
             _export(model, target)
-        threads = int(os.environ.get("SHOPBOT_ENCODER_THREADS", "1"))
-        encoder = OnnxSentenceEncoder(target, model.tokenizer, int(model.get_embedding_dimension()), int(model.max_seq_length), threads)
-        expected = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True)
+            expected = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True)
+            tmp = probes.with_name(f"{probes.name}.{os.getpid()}.tmp.npy")
+            np.save(tmp, expected.astype(np.float32))
+            os.replace(tmp, probes)
+        from transformers import AutoTokenizer
+
+        expected = np.load(probes)
+        encoder = OnnxSentenceEncoder(target, AutoTokenizer.from_pretrained(checkpoint), expected.shape[1], MAX_SEQ_LENGTH, threads)
         got = encoder.encode(list(PROBES), normalize_embeddings=True)
         worst = float(np.min(np.sum(expected * got, axis=1)))
         if worst < 0.9999:
