@@ -14,6 +14,7 @@ import hashlib
 import json
 import html
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -155,6 +156,8 @@ def create_app(
             the_moderator = await asyncio.to_thread(load_default_moderator, settings)
             # Its models load lazily on the first check: pay that here, not in a shopper's first turn.
             await asyncio.to_thread(the_moderator.check, "hello", "shopper")
+        if "torch" in sys.modules:  # models on PyTorch: one thread per call; concurrent turns use the cores
+            sys.modules["torch"].set_num_threads(1)
         metrics = Metrics()
         bus = make_bus(settings.redis_url)
         # Frames cross processes only when there are several (a Redis URL); one process needs no relay.

@@ -167,11 +167,11 @@ async def idle_phase(url: str, port: int, count: int, hold: float) -> dict[str, 
     return {"idle_requested": count, "idle_open_after_hold": alive, "idle_failed": failures, "server_rss_mb": round(memory, 1), "open_s": round(time.perf_counter() - started, 1)}
 
 
-def plans_for(home: Path, sessions: int, turns: int, mix: str, offset: int) -> list[list[str]]:
+def plans_for(home: Path, sessions: int, turns: int, mix: str, seed: int) -> list[list[str]]:
     """Each session's messages: the `mixed` workload (search, order look-up, return) or `search` only."""
     customers = demo_customers(home, sessions)
-    rng = random.Random(7 + offset)
-    queries = search_queries(home, sessions * max(1, turns), seed=11 + offset)
+    rng = random.Random(seed)
+    queries = search_queries(home, sessions * max(1, turns), seed=seed + 1)
     plans = []
     for n in range(sessions):
         kind = "search" if mix == "search" else rng.choice(["search", "lookup", "return"])
@@ -215,9 +215,9 @@ def _client_process(args: tuple[str, list[list[str]], float, float, float, int])
 
 async def active_phase(
     base: str, home: Path, sessions: int, turns: int, timeout: float, *, mix: str = "mixed", think: float = 0.0,
-    ramp: float = 0.0, processes: int = 1,
+    ramp: float = 0.0, processes: int = 1, seed: int = 7,
 ) -> dict[str, Any]:
-    plans = plans_for(home, sessions, turns, mix, 0)
+    plans = plans_for(home, sessions, turns, mix, seed)
     if processes <= 1:
         parts = [await active_part(base, plans, timeout, ramp, think, 1)]
     else:  # several client processes, so the load generator is not the bottleneck
@@ -233,7 +233,7 @@ async def active_phase(
     elapsed = max(p["elapsed"] for p in parts)
     failures = [f for p in parts for f in p["failures"]]
     return {
-        "sessions": sessions, "mix": mix, "think_s": think, "ramp_s": ramp, "client_processes": processes,
+        "sessions": sessions, "mix": mix, "think_s": think, "ramp_s": ramp, "client_processes": processes, "seed": seed,
         "turns_done": len(full), "sessions_failed": len(failures), "failure_examples": failures[:3],
         "error_frames": sum(p["errors"] for p in parts),
         "throughput_turns_s": round(len(full) / elapsed, 1), "ttft_ms_p50": round(1000 * percentile(ttft, 50), 1),
@@ -258,6 +258,7 @@ async def main() -> None:
     parser.add_argument("--think", type=float, default=0.0, help="mean seconds a shopper waits between turns (0: closed loop)")
     parser.add_argument("--ramp", type=float, default=0.0, help="seconds over which the active sessions start")
     parser.add_argument("--processes", type=int, default=1, help="client processes sharing the active sessions")
+    parser.add_argument("--seed", type=int, default=None, help="message seed (default: new each run, so server caches start cold for varied texts)")
     args = parser.parse_args()
     if not args.url.startswith(("http://127.", "http://localhost")):
         parser.error("load tests run against loopback only")
@@ -270,7 +271,7 @@ async def main() -> None:
     if args.sessions:
         report["active"] = await active_phase(
             args.url, args.home, args.sessions, args.turns, args.timeout, mix=args.mix, think=args.think, ramp=args.ramp,
-            processes=args.processes,
+            processes=args.processes, seed=args.seed if args.seed is not None else random.randrange(1 << 30),
         )
     report["server_rss_mb_after"] = round(server_rss_mb(port), 1)
     print(json.dumps(report, indent=2))

@@ -141,16 +141,17 @@ class TextEncoder:
     """all-MiniLM-L6-v2 sentence embeddings with a small LRU cache (agents repeat themselves)."""
 
     def __init__(self, path: str | None = None, cache_size: int = 4096) -> None:
-        import torch
-
         from retrieval.embed import load_model
 
-        # One intra-op thread: single short texts are latency-bound, and extra threads only
-        # contend with the server's other work on a small CPU.
-        torch.set_num_threads(1)
-        # The same loaded model as product search (one copy per process, ~90 MB saved); both
-        # use mean-pooled, normalised vectors of at most 128 word pieces.
+        # The same loaded model as product search (one copy per process): mean-pooled, normalised
+        # vectors of at most 128 word pieces, on ONNX Runtime when available (retrieval/onnx_minilm.py).
         self.model = load_model(path)
+        if type(self.model).__name__ == "SentenceTransformer":
+            import torch
+
+            # One intra-op thread: single short texts are latency-bound, and extra threads only
+            # contend with the server's other work on a small CPU.
+            torch.set_num_threads(1)
         if self.model.max_seq_length != 128:  # the features the head was trained on
             raise RuntimeError(f"router encoder: max_seq_length {self.model.max_seq_length}, trained with 128")
         self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
