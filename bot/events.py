@@ -59,6 +59,23 @@ class NotBotsTurn(Exception):
     """A bot event was to be stored, but a human owns the conversation now: it is dropped."""
 
 
+def is_storage_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached or cannot work right now (down,
+    restarting, connection lost, locked, disk full), as opposed to a bug. Connection failures
+    reach us both wrapped by SQLAlchemy and raw from the driver (asyncpg raises OSError on connect)."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+    if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, OSError, TimeoutError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    try:
+        import asyncpg
+    except ImportError:  # SQLite-only install
+        return False
+    return isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, asyncpg.InterfaceError))
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -202,3 +219,20 @@ async def has_message(db: Database, session_id: str, message_id: str) -> bool:
     stmt = select(EventRow.id).where(EventRow.session_id == session_id, EventRow.message_id == message_id)
     async with db.read() as session:
         return (await session.execute(stmt)).first() is not None
+
+
+async def is_unanswered(db: Database, session_id: str, message_id: str) -> bool:
+    """Whether the shopper's stored message `message_id` is the end of its session's log with its
+    turn never finished: nothing but its own moderation note stored after it, and `last_seq` not
+    moved past it (a finished turn always reserves a number after its last event)."""
+    async with db.read() as session:
+        seq = (
+            await session.execute(select(EventRow.seq).where(EventRow.session_id == session_id, EventRow.message_id == message_id))
+        ).scalar()
+        if seq is None:
+            return False
+        later = (await session.execute(select(EventRow.type, EventRow.seq).where(EventRow.session_id == session_id, EventRow.seq > seq))).all()
+        last_seq = (await session.execute(select(ConversationRow.last_seq).where(ConversationRow.session_id == session_id))).scalar()
+    if any(kind != "moderation" for kind, _ in later):
+        return False
+    return last_seq == max([seq, *(s for _, s in later)])

@@ -24,7 +24,7 @@ from bot.events import DuplicateMessage, NewEvent, NotBotsTurn
 from bot.handoff import Action, HandoffError, Mode, Ownership
 from bot.protocol import AgentUttered, BotDelta, BotUttered, Card, Handoff, Moderation, QuickReply, Status, UserEcho, error_frame
 from bot.sessions import LiveSession, SessionHub, save_session
-from bot.turns import DeltaEvent, Engine, HandoffEvent, ReplyEvent, StatusEvent
+from bot.turns import ConversationState, DeltaEvent, Engine, HandoffEvent, ReplyEvent, StatusEvent
 
 from policies.frustration import update as frustration_update
 from policies.moderation_api import AllowAll, ModerationResult, Moderator, Source
@@ -38,6 +38,7 @@ CONTINUE_WITH_BOT = "/continue_with_bot"  # quick-reply payload: stop waiting fo
 # or flagged is never held in memory past its turn.
 ALLOWED_CACHE_SIZE = 4096
 ALLOWED_CACHE_MAX_CHARS = 400
+FAILED_TURNS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class TurnPipeline:
         self.metrics = metrics
         self.log = events.EventLog(db)  # group commit: concurrent sessions share write transactions
         self._allowed: OrderedDict[tuple[str, str], ModerationResult] = OrderedDict()
+        # (session, message_id) of turns that failed because the database went away; a resend of
+        # one whose message was already stored finishes the turn instead of being ignored.
+        self._failed_turns: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     # ------------------------------------------------------------------ public surface
     async def submit(self, live: LiveSession, text: str, message_id: str | None, payload: str | None) -> bool:
@@ -128,13 +132,26 @@ class TurnPipeline:
         try:
             while live.queue:
                 incoming: Incoming = live.queue.popleft()
+                before = ConversationState.from_dict(live.state.to_dict())  # lists copied: the engine appends
                 try:
                     await self._turn(live, incoming)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # one bad turn must not kill the session's queue
-                    log.exception("turn failed in session %s", live.session_id)
-                    self._transient(live, error_frame("internal_error"))
+                except Exception as exc:  # one bad turn must not kill the session's queue
+                    code = "internal_error"
+                    if events.is_storage_unavailable(exc):
+                        # Each write is one transaction: what failed stored nothing. The failed turn
+                        # leaves no trace in the state either, and resending its message_id retries it.
+                        code = "storage_unavailable"
+                        log.warning("turn failed in session %s: database unavailable (%s)", live.session_id, type(exc).__name__)
+                        live.state = before
+                        if incoming.message_id is not None:
+                            self._failed_turns[(live.session_id, incoming.message_id)] = None
+                            if len(self._failed_turns) > FAILED_TURNS_KEPT:
+                                self._failed_turns.popitem(last=False)
+                    else:
+                        log.exception("turn failed in session %s", live.session_id)
+                    self._transient(live, error_frame(code))
                     self._transient(live, Status(state="idle").model_dump())
                 finally:
                     if incoming.message_id is not None:
@@ -154,9 +171,10 @@ class TurnPipeline:
         try:
             await self._store(live, records, message_id=incoming.message_id)
         except DuplicateMessage:
-            await asyncio.gather(mode_task, return_exceptions=True)
-            log.info("duplicate message %s in session %s ignored", incoming.message_id, live.session_id)
-            return
+            if not await self._resumes_failed_turn(live, incoming):
+                await asyncio.gather(mode_task, return_exceptions=True)
+                log.info("duplicate message %s in session %s ignored", incoming.message_id, live.session_id)
+                return
         except BaseException:
             mode_task.cancel()
             raise
@@ -253,6 +271,19 @@ class TurnPipeline:
                 self.metrics.time_to_first_token.observe(first_token - incoming.received)
             self.metrics.turn_latency.observe(now - incoming.received)
         self._count("answered" if reply is not None else "no_reply")
+
+    async def _resumes_failed_turn(self, live: LiveSession, incoming: Incoming) -> bool:
+        """A resent message that is already stored: answer it only if its turn failed here because
+        the database went away after the message was stored, and nothing of the turn's end was
+        stored (so it is never answered twice)."""
+        key = (live.session_id, incoming.message_id or "")
+        if key not in self._failed_turns:
+            return False
+        del self._failed_turns[key]
+        if not await events.is_unanswered(self.db, live.session_id, key[1]):
+            return False
+        log.info("resent message %s in session %s: finishing its failed turn", key[1], live.session_id)
+        return True
 
     # ------------------------------------------------------------------ handoff
     async def _mode(self, live: LiveSession) -> str:

@@ -154,6 +154,7 @@ ERRORS: dict[str, tuple[str, bool]] = {
     "too_many_connections": ("Too many connections from this address.", True),
     "idle_timeout": ("The connection was idle for too long.", True),
     "engine_unavailable": ("The assistant is not available right now.", False),
+    "storage_unavailable": ("The conversation cannot be saved right now; send the message again in a moment.", False),
     "internal_error": ("Something went wrong on our side.", False),
 }
 

@@ -172,9 +172,13 @@ class ShopperConnection:
                 self.error(exc.code)
                 if exc.fatal:
                     return
-            except Exception:
-                log.exception("unexpected error on a shopper socket")
-                self.error("internal_error")
+            except Exception as exc:
+                if events.is_storage_unavailable(exc):  # starting or replaying a session needs the database
+                    log.warning("shopper socket: database unavailable (%s)", type(exc).__name__)
+                    self.error("storage_unavailable")
+                else:
+                    log.exception("unexpected error on a shopper socket")
+                    self.error("internal_error")
 
     async def _handle(self, frame: SessionRequest | UserUttered) -> None:
         if isinstance(frame, SessionRequest):

@@ -169,9 +169,13 @@ async def test_token_required_when_configured(shopbot_home, running_server) -> N
     await expect_error(client, "token_required", closed=True)
 
 
+# Codes whose test needs a real fault (a database stopped mid-turn) live in their own module.
+COVERED_ELSEWHERE = {"storage_unavailable": "tests/test_faults_database_outage.py"}
+
+
 def test_every_error_code_is_tested() -> None:
     # Runs last in this module (pytest keeps file order).
-    assert covered == set(ERRORS), f"error codes without a test: {set(ERRORS) - covered}"
+    assert covered | set(COVERED_ELSEWHERE) == set(ERRORS), f"error codes without a test: {set(ERRORS) - covered - set(COVERED_ELSEWHERE)}"
 
 
 def test_tokens_unit() -> None:
