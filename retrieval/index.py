@@ -12,6 +12,7 @@ another dimension, or a sidecar written for different data. When FAISS sees a GP
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -40,6 +41,23 @@ class IndexMismatch(ValueError):
 
 class IndexMissing(FileNotFoundError):
     """No index has been built yet."""
+
+
+class IndexWriteError(OSError):
+    """The new index could not be written (a full disk, say). No file of the previous index was
+    touched and no temporary file is left behind: the previous index still loads."""
+
+
+def _write_error(exc: BaseException) -> int | None:
+    """The errno behind a failed write: OSError carries it; FAISS raises RuntimeError with the
+    C library's text in the message."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    text = str(exc)
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+        if os.strerror(code) in text:
+            return code
+    return None
 
 
 def data_hash(ids: list[str], keys: list[str]) -> str:
@@ -140,12 +158,21 @@ class VectorIndex:
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        # Write beside, then rename: a reader never sees a new index with an old sidecar.
-        faiss.write_index(self.cpu_index, str(directory / (INDEX_FILE + ".tmp")))
-        (directory / (IDS_FILE + ".tmp")).write_text(json.dumps({"ids": self.ids, "keys": self.keys}), encoding="utf-8")
-        (directory / (SIDECAR_FILE + ".tmp")).write_text(json.dumps(self.sidecar.as_dict(), indent=2), encoding="utf-8")
-        for name in (INDEX_FILE, IDS_FILE, SIDECAR_FILE):
-            os.replace(directory / (name + ".tmp"), directory / name)
+        # Write every file beside the old ones first, then rename: a failed write (a full disk)
+        # leaves the previous index whole, and a reader never sees a new index with an old sidecar.
+        temps = [directory / (name + ".tmp") for name in (INDEX_FILE, IDS_FILE, SIDECAR_FILE)]
+        try:
+            faiss.write_index(self.cpu_index, str(temps[0]))
+            temps[1].write_text(json.dumps({"ids": self.ids, "keys": self.keys}), encoding="utf-8")
+            temps[2].write_text(json.dumps(self.sidecar.as_dict(), indent=2), encoding="utf-8")
+        except (OSError, RuntimeError) as exc:  # RuntimeError: FAISS's write errors
+            for temp in temps:
+                temp.unlink(missing_ok=True)
+            code = _write_error(exc)
+            reason = os.strerror(code) if code else str(exc)
+            raise IndexWriteError(code or errno.EIO, f"could not write the index in {directory}: {reason}") from exc
+        for temp, name in zip(temps, (INDEX_FILE, IDS_FILE, SIDECAR_FILE)):
+            os.replace(temp, directory / name)
 
     @classmethod
     def load(cls, directory: Path, *, model: str, dimension: int) -> "VectorIndex":

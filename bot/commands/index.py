@@ -33,12 +33,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 async def _index(settings: Settings, public: bool) -> int:
     from bot.db import Database
     from bot.migrate import upgrade_async
+    from retrieval.index import IndexWriteError
     from retrieval.service import build_catalog_index
 
     await upgrade_async(settings.database_url)
     db = Database(settings.database_url)
     try:
         report = await build_catalog_index(settings, db, public=public, progress=sys.stderr.isatty())
+    except IndexWriteError as exc:  # nothing of the new index was kept
+        print(f"error: {exc.strerror}\nThe previous index is unchanged and still serves; free some space and run `shopbot index` again.", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the vector cache after the index was saved: the new index serves
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; run `shopbot index` again once it is fixed.", file=sys.stderr)
+        return 1
     finally:
         await db.dispose()
     print(report, flush=True)
