@@ -267,7 +267,13 @@ async def main() -> None:
     port = int(args.url.rsplit(":", 1)[1].split("/")[0])
     report: dict[str, Any] = {}
     if args.idle:
+        # Memory is read from a server that has answered turns (its models loaded, caches and
+        # thread pools warm), as it is in service: a few sessions first.
+        await active_phase(args.url, args.home, 20, 3, args.timeout, mix="mixed", seed=1)
+        baseline = server_rss_mb(port)
         report["idle"] = await idle_phase(args.url.replace("http", "ws") + "/ws", port, args.idle, args.hold)
+        report["idle"]["server_rss_mb_before"] = round(baseline, 1)
+        report["idle"]["kb_per_socket"] = round((report["idle"]["server_rss_mb"] - baseline) * 1024 / max(1, args.idle), 1)
     if args.sessions:
         report["active"] = await active_phase(
             args.url, args.home, args.sessions, args.turns, args.timeout, mix=args.mix, think=args.think, ramp=args.ramp,
