@@ -95,6 +95,7 @@ class RedisBus:
     BACKOFF_START_S = 0.1
     BACKOFF_MAX_S = 2.0
     LOG_EVERY_S = 10.0  # while Redis is down, one warning per this many seconds, not one per frame
+    PUBLISH_PAUSE_S = 1.0  # after a failed publish, drop without trying for this long (no pile-up of attempts)
 
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis
@@ -116,6 +117,7 @@ class RedisBus:
         self._broken = asyncio.Event()  # set when a subscribe failed: the reader reconnects at once
         self.connected = False
         self._last_warning = 0.0
+        self._publish_paused_until = 0.0
         self.publish_failures = 0
 
     def _warn(self, what: str, exc: BaseException) -> None:
@@ -126,10 +128,14 @@ class RedisBus:
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         """Publish; when Redis is unreachable the message is dropped and logged, never raised."""
+        if time.monotonic() < self._publish_paused_until:
+            self.publish_failures += 1
+            return
         try:
             await self._redis.publish(channel, json.dumps(message))
         except self._errors as exc:
             self.publish_failures += 1
+            self._publish_paused_until = time.monotonic() + self.PUBLISH_PAUSE_S
             self._warn("publish", exc)
 
     async def subscribe(self, channel: str) -> Subscription:
@@ -182,6 +188,7 @@ class RedisBus:
                     await self._close_quietly(old)
             self._broken.clear()
             self.connected = True
+            self._publish_paused_until = 0.0
             log.info("redis bus: connected again, %d channel(s) subscribed", len(channels))
             return
 

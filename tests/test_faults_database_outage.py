@@ -188,9 +188,8 @@ async def test_database_outage_fails_turns_cleanly_and_resends_answer_once(tmp_p
     ]
     assert [e.get("message_id") for e in stored if e["type"] == "user_uttered"] == ["m1", "m2", "m3", "m4"]
     # The engine's memory holds each exchange once (the failed attempt left no trace in the state).
-    live = server.app.state.chat.hub.sessions.get(session_id)
-    if live is not None:
-        assert [m["content"] for m in live.state.messages if m["role"] == "user"] == ["hello", long_text, "are you there?", "thanks"]
+    live = server.app.state.chat.hub.sessions[session_id]  # held: the shopper's socket is open
+    assert [m["content"] for m in live.state.messages if m["role"] == "user"] == ["hello", long_text, "are you there?", "thanks"]
 
     # 5. The wire never went back or repeated a number, and a reconnect replays the stored history
     #    exactly: every event once, in order.

@@ -208,7 +208,6 @@ async def test_turns_survive_a_redis_restart_and_delivery_resumes(workers: tuple
 
         # A shopper reconnecting (to the other worker) gets every stored event after its resume
         # point exactly once, in order: the same list the database holds.
-        await asyncio.sleep(0)  # nothing pending on this side; the replay reads the database
         stored = (await http.get(f"/api/sessions/{session_id}/events", params={"after_seq": 0})).json()["events"]
     await shopper.close()
     again = await Client.connect(agent_side.replace("http", "ws") + "/ws")
