@@ -119,14 +119,24 @@ def main(argv: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------------- the test
-def _namespace_prefix() -> list[str]:
-    """How to get a private mount: `unshare -rm` (user+mount namespace), else root as is; else skip."""
+def _can_mount_tmpfs(prefix: list[str], where: Path) -> bool:
+    where.mkdir(parents=True, exist_ok=True)
+    probe = f"mount -t tmpfs -o size=1m tmpfs {where} && umount {where}"
+    try:
+        return subprocess.run([*prefix, "sh", "-c", probe], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _namespace_prefix(scratch: Path) -> list[str]:
+    """How to get a private tmpfs: `unshare -rm` (user+mount namespace), else root as is; else skip."""
     unshare = shutil.which("unshare")
-    if unshare and subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode == 0:
+    if unshare and _can_mount_tmpfs([unshare, "-rm"], scratch):
         return [unshare, "-rm"]
-    if os.geteuid() == 0 and shutil.which("mount"):
+    if os.geteuid() == 0 and _can_mount_tmpfs([], scratch):
         return []
-    pytest.skip("cannot mount a small tmpfs: `unshare -rm` is not permitted here (user namespaces disabled) and not running as root")
+    pytest.skip("cannot mount a small tmpfs: `unshare -rm` is refused here (user namespaces disabled) "
+                "and mounting as this user is not permitted (not root, or no CAP_SYS_ADMIN in a container)")
 
 
 def test_full_disk_during_index_build_keeps_the_old_index(tmp_path: Path, new_database: Any) -> None:
@@ -135,7 +145,7 @@ def test_full_disk_during_index_build_keeps_the_old_index(tmp_path: Path, new_da
     from bot.store.generate import generate_store
     from bot.store.load import load_store
 
-    prefix = _namespace_prefix()
+    prefix = _namespace_prefix(tmp_path / "probe")
     home = tmp_path / "home"
     home.mkdir()
     url = new_database(home / "shopbot.db")
