@@ -161,5 +161,5 @@ def test_router_head_fast_path_matches_sklearn() -> None:
     x = rng.normal(size=(200, 12)).astype(np.float32)
     y = (x[:, 0] + x[:, 1] > 0).astype(int) + (x[:, 2] > 1).astype(int)
     router = Router.__new__(Router)
-    router.head = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(x, y)
+    router.head = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0).fit(x, y)
     np.testing.assert_allclose(router._probabilities(x[:7]), router.head.predict_proba(x[:7]), rtol=1e-5, atol=1e-6)
