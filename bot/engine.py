@@ -135,6 +135,7 @@ class ShopEngine:
     services: dict[str, Any] = field(default_factory=dict)
     policy_text: str = ""
     composer: Callable[[ConversationView, str], Reply] = compose  # writes the reply text
+    _background: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         from tools.search_policy import POLICY_PATH
@@ -207,9 +208,17 @@ class ShopEngine:
         if handoff is not None:
             yield handoff
         yield StatusEvent("idle")
-        # Encode our own reply now, while the shopper reads it: the next decision then only has
-        # to encode the shopper's new message.
-        await asyncio.to_thread(self.policy.warm, text_out)
+        # Encode our own reply in the background, while the shopper reads it: the next decision
+        # then only has to encode the shopper's new message. Not awaited: the turn (storing the
+        # reply, `bot_uttered`) does not wait for it.
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.policy.warm, text_out))
+        self._background.add(task)
+        task.add_done_callback(self._warmed)
+
+    def _warmed(self, task: "asyncio.Task[None]") -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("encoding the reply for the next turn failed: %s", task.exception())
 
 
 class NotReadyEngine:
