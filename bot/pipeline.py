@@ -37,7 +37,7 @@ CONTINUE_WITH_BOT = "/continue_with_bot"  # quick-reply payload: stop waiting fo
 # scored again. Only "allow" results are kept: a text that was redacted (personal data), blocked
 # or flagged is never held in memory past its turn.
 ALLOWED_CACHE_SIZE = 4096
-ALLOWED_CACHE_MAX_CHARS = 400
+ALLOWED_CACHE_MAX_CHARS = 2000  # 4,096 entries of at most this: a few MB
 FAILED_TURNS_KEPT = 10_000
 
 
