@@ -36,6 +36,7 @@ CONTINUE_WITH_BOT = "/continue_with_bot"  # quick-reply payload: stop waiting fo
 # Recent texts the moderator allowed unchanged ("thanks", "yes", the bot's stock phrases) are not
 # scored again. Only "allow" results are kept: a text that was redacted (personal data), blocked
 # or flagged is never held in memory past its turn.
+DELTA_COALESCE_S = 0.005  # bot_delta pieces produced within this window share one frame
 ALLOWED_CACHE_SIZE = 4096
 ALLOWED_CACHE_MAX_CHARS = 2000  # 4,096 entries of at most this: a few MB
 FAILED_TURNS_KEPT = 10_000
@@ -209,24 +210,46 @@ class TurnPipeline:
         handoff: HandoffEvent | None = None
         deltas: list[str] = []
         reply: ReplyEvent | None = None
+        # Deltas after the first are held for up to DELTA_COALESCE_S and sent as one frame: an
+        # engine that produces its text in a burst costs one frame instead of dozens, while a
+        # model streaming tokens still reaches the shopper token by token (5 ms later at most).
+        held: list[str] = []
+        timer: asyncio.TimerHandle | None = None
+
+        def send_held() -> None:
+            nonlocal timer
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            if held:
+                self._transient(live, BotDelta(turn_id=turn_id, text="".join(held)).model_dump())
+                held.clear()
+
         try:
             async for event in self.engine.run_turn(live.state, text, incoming.payload):
                 if live.bot_silenced:  # a human took over mid-turn: say nothing more
                     break
+                if not isinstance(event, DeltaEvent):
+                    send_held()
                 if isinstance(event, StatusEvent):
                     if event.state == "idle":
                         continue  # sent by _finish, after the stored reply
                     self._transient(live, Status(state=event.state, tool=event.tool, label=event.label).model_dump())
                 elif isinstance(event, DeltaEvent):
-                    if first_token is None:
-                        first_token = time.perf_counter()
                     deltas.append(event.text)
-                    self._transient(live, BotDelta(turn_id=turn_id, text=event.text).model_dump())
+                    if first_token is None:  # the first piece goes out at once
+                        first_token = time.perf_counter()
+                        self._transient(live, BotDelta(turn_id=turn_id, text=event.text).model_dump())
+                    else:
+                        held.append(event.text)
+                        if timer is None:
+                            timer = asyncio.get_running_loop().call_later(DELTA_COALESCE_S, send_held)
                 elif isinstance(event, ReplyEvent):
                     reply = event
                 elif isinstance(event, HandoffEvent):
                     handoff = event
         except Exception as exc:
+            send_held()
             from bot.engine import EngineNotReady  # the engine module is optional at import time
 
             log.exception("engine failed in session %s", live.session_id)
@@ -235,6 +258,11 @@ class TurnPipeline:
             await self._finish(live, [])
             self._count("error")
             return
+        except BaseException:  # cancelled: nothing held may go out later
+            if timer is not None:
+                timer.cancel()
+            raise
+        send_held()  # before the reply; dropped by _transient if a human took over meanwhile
         records: list[dict[str, Any]] = []
         if reply is not None:
             bot_text = reply.text
