@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import timezone
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from bot import events, handoff_store
+from bot import analytics, events, handoff_store
 from bot.agents import Agent, AgentError, authenticate_agent, issue_agent_token, verify_agent_token, TOKEN_TTL_S
 from bot.handoff import Action, HandoffError, Mode
 from bot.sessions import UnknownSession, load_session
@@ -74,6 +74,74 @@ class OwnershipResponse(BaseModel):
 
 class NoteRequest(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
+
+
+class AnalyticsPoint(BaseModel):
+    start: str = Field(description="the bucket's first instant (UTC, ISO 8601)")
+    turns: int = Field(description="shopper messages stored in the bucket")
+    replies: int = Field(description="bot replies stored in the bucket")
+    latency_p50_ms: float | None = Field(None, description="median turn latency of the bucket's shopper messages")
+    latency_p95_ms: float | None = Field(None, description="95th percentile (nearest rank) turn latency")
+    handoff_requests: int = Field(description="handoff events to handoff_requested")
+    takeovers: int = Field(description="handoff events to human (an agent took the conversation)")
+
+
+class ToolCount(BaseModel):
+    tool: str
+    calls: int
+    errors: int = Field(description="results that start with 'Error:'")
+
+
+class ModerationCount(BaseModel):
+    action: str
+    reason: str | None = None
+    count: int
+
+
+class ReasonCount(BaseModel):
+    reason: str
+    count: int
+
+
+class AnalyticsResponse(BaseModel):
+    """Aggregates over stored conversations; definitions in docs/agents.md ("Analytics")."""
+
+    since: str
+    until: str
+    bucket: Literal["hour", "day"]
+    conversations: int = Field(description="conversations with a shopper message in the window")
+    contained: int = Field(description="of those, never handed to a human")
+    handed_off: int = Field(description="of those, handed off to / owned by a human at some point")
+    contained_rate: float | None = Field(None, description="contained / conversations (null without conversations)")
+    handoff_rate: float | None = Field(None, description="handed_off / conversations")
+    turns: int
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    tools: list[ToolCount]
+    moderation_by_action: list[ModerationCount]
+    moderation_by_reason: list[ModerationCount]
+    handoffs_by_reason: list[ReasonCount]
+    series: list[AnalyticsPoint]
+
+
+def _analytics_response(report: analytics.Report) -> AnalyticsResponse:
+    return AnalyticsResponse(
+        since=report.since.isoformat(), until=report.until.isoformat(), bucket=report.bucket,  # type: ignore[arg-type]
+        conversations=report.conversations, contained=report.contained, handed_off=report.handed_off,
+        contained_rate=report.contained_rate, handoff_rate=report.handoff_rate, turns=report.turns,
+        latency_p50_ms=report.latency_p50_ms, latency_p95_ms=report.latency_p95_ms,
+        tools=[ToolCount(**t) for t in report.tools],
+        moderation_by_action=[ModerationCount(**m) for m in report.moderation_by_action],
+        moderation_by_reason=[ModerationCount(**m) for m in report.moderation_by_reason],
+        handoffs_by_reason=[ReasonCount(**r) for r in report.handoffs_by_reason],
+        series=[
+            AnalyticsPoint(
+                start=p.start.isoformat(), turns=p.turns, replies=p.replies, latency_p50_ms=p.latency_p50_ms,
+                latency_p95_ms=p.latency_p95_ms, handoff_requests=p.handoff_requests, takeovers=p.takeovers,
+            )
+            for p in report.series
+        ],
+    )
 
 
 def _error(status: int, code: str, message: str) -> HTTPException:
@@ -190,6 +258,21 @@ def agent_router() -> APIRouter:
         await _require_conversation(request, conversation_id)
         await handoff_store.add_note(request.app.state.db, conversation_id, agent.name, body.text)
         return {"status": "added"}
+
+    @router.get("/agent/analytics", response_model=AnalyticsResponse, tags=["agents"])
+    async def analytics_report(
+        request: Request,
+        since: datetime | None = Query(None, description="start of the window (ISO 8601; default: 7 days ago); naive times are UTC"),
+        bucket: Literal["hour", "day"] = Query("day", description="size of the time-series buckets"),
+        _: Agent = Depends(current_agent),
+    ) -> AnalyticsResponse:
+        """Conversations contained without a human, handoff rate, top tools, moderation actions and
+        turn latency over time, aggregated from the stored conversations (any agent may read it)."""
+        try:
+            report = await analytics.compute(request.app.state.db, since, bucket)
+        except analytics.AnalyticsError as exc:
+            raise _error(422, "bad_window", str(exc)) from None
+        return _analytics_response(report)
 
     @router.get("/agent", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard(request: Request) -> HTMLResponse:
