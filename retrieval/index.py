@@ -2,8 +2,12 @@
 
 Vectors are L2-normalised, so inner product = cosine. Below `HNSW_THRESHOLD` vectors the index is
 exact (`IndexFlatIP`): at catalog sizes a flat scan is both exact and fast (a 5k x 384 scan is
-~0.2 ms). Above it, `IndexHNSWFlat` (inner product), M=32, efConstruction=200, efSearch=128:
-the settings benchmarks/search.py measured at recall@10 >= 0.95 (docs/performance.md).
+~0.2 ms). Above it, an inverted file with an HNSW coarse quantizer (`IVF{nlist}_HNSW32,Flat`,
+nlist = 4 * sqrt(n) rounded to a power of two, clamped to [256, 65536]; trained on at most 64
+vectors per list, 10 k-means iterations; searched with `nprobe = IVF_NPROBE`): benchmarks/search.py
+measured it at 1M vectors (docs/performance.md, "Search"). It builds in a fraction of the time an
+HNSW graph over every vector takes on two cores, and keeps full vectors (no quantisation loss).
+`kind="hnsw"` still builds `IndexHNSWFlat` (M, efConstruction, efSearch below) for comparison.
 
 `index.faiss` is saved with `index.json` (model name, dimension, count, data hash, created) and
 `ids.json` (row -> product id). Loading refuses a pair that does not match: another model,
@@ -25,7 +29,12 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-HNSW_THRESHOLD = 50_000
+HNSW_THRESHOLD = 50_000  # below it: exact IndexFlatIP; above it: the large-catalog index
+IVF_NPROBE = 24
+IVF_QUANTIZER_EF_SEARCH = 64  # efSearch of the HNSW graph over the list centroids
+IVF_TRAIN_PER_LIST = 64
+IVF_KMEANS_ITERATIONS = 10
+IVF_CODEC = "SQ8"  # how list entries are stored: "Flat" (float32) or "SQ8" (8-bit scalar quantised)
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
@@ -79,17 +88,52 @@ def _to_gpu(index):  # type: ignore[no-untyped-def]
     return index
 
 
-def build_faiss(vectors: np.ndarray, *, hnsw_threshold: int = HNSW_THRESHOLD, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION, ef_search: int = HNSW_EF_SEARCH):  # type: ignore[no-untyped-def]
+def ivf_lists(n: int) -> int:
+    """Inverted lists for n vectors: 4 * sqrt(n) rounded to a power of two, in [256, 65536]."""
+    return int(min(65536, max(256, 2 ** round(np.log2(4 * np.sqrt(max(n, 1)))))))
+
+
+def set_search_params(index, *, nprobe: int = IVF_NPROBE, quantizer_ef: int = IVF_QUANTIZER_EF_SEARCH, ef_search: int = HNSW_EF_SEARCH) -> None:  # type: ignore[no-untyped-def]
+    """Search-time parameters (not all are kept in the saved file): IVF nprobe and its HNSW
+    quantizer's efSearch, or an HNSW index's efSearch."""
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = ef_search
+        return
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.nprobe = nprobe
+        quantizer = faiss.downcast_index(ivf.quantizer)
+        if isinstance(quantizer, faiss.IndexHNSW):
+            quantizer.hnsw.efSearch = max(quantizer_ef, nprobe)
+
+
+def build_faiss(vectors: np.ndarray, *, hnsw_threshold: int = HNSW_THRESHOLD, kind: str = "ivf", nlist: int | None = None, codec: str = IVF_CODEC, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION, ef_search: int = HNSW_EF_SEARCH):  # type: ignore[no-untyped-def]
+    """Exact below `hnsw_threshold` vectors; above it `kind` "ivf" (IVF + HNSW coarse quantizer,
+    the default) or "hnsw" (IndexHNSWFlat)."""
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    d = vectors.shape[1]
-    if len(vectors) < hnsw_threshold:
+    n, d = vectors.shape
+    if n < hnsw_threshold:
         index = faiss.IndexFlatIP(d)
-    else:
+    elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = ef_construction
         index.hnsw.efSearch = ef_search
+    elif kind == "ivf":
+        lists = nlist or ivf_lists(n)
+        index = faiss.index_factory(d, f"IVF{lists}_HNSW32,{codec}", faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.niter = IVF_KMEANS_ITERATIONS
+        ivf.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST
+        # A fixed sample (every k-th vector) keeps the build deterministic for the same data.
+        step = max(1, n // (lists * IVF_TRAIN_PER_LIST))
+        index.train(vectors[::step])
+        set_search_params(index)
+    else:
+        raise ValueError(f"unknown index kind {kind!r} (ivf or hnsw)")
     index.add(vectors)
     return index
 
@@ -120,7 +164,7 @@ class VectorIndex:
         self.sidecar = sidecar
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: list[str], keys: list[str], model: str, **options: int) -> "VectorIndex":
+    def build(cls, vectors: np.ndarray, ids: list[str], keys: list[str], model: str, **options: int | str) -> "VectorIndex":
         index = build_faiss(vectors.reshape(len(ids), -1) if len(ids) else vectors, **options)
         sidecar = Sidecar(
             model=model,
@@ -199,6 +243,5 @@ class VectorIndex:
             )
         if data_hash(ids, keys) != sidecar.data_hash:
             raise IndexMismatch("the sidecar was written for different catalog data; run `shopbot index`")
-        if isinstance(index, faiss.IndexHNSW):
-            index.hnsw.efSearch = HNSW_EF_SEARCH
+        set_search_params(index)
         return cls(index, ids, keys, sidecar)

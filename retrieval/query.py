@@ -96,6 +96,10 @@ class ParsedQuery:
 
 
 def _phrase(text: str, phrase: str) -> re.Match[str] | None:
+    # A plain substring test first: almost every vocabulary entry is absent from a short query,
+    # and this skips compiling (and caching) a regex for each (0.7 ms of a 1 ms parse).
+    if phrase not in text:
+        return None
     return re.search(rf"(?<![\w$]){re.escape(phrase)}(?!\w)", text)
 
 

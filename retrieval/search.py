@@ -20,11 +20,15 @@ from retrieval.index import VectorIndex
 from retrieval.query import ParsedQuery, Vocabulary, normalise, parse_query
 
 Mode = Literal["hybrid", "dense", "lexical"]
+# Fusion (chosen on the dev sets, reported on the held-out set: docs/retrieval.md). Score fusion:
+# cosine + LEXICAL_WEIGHT * BM25 / (best BM25 for the query), and BM25 votes only when its best
+# match holds >= LEXICAL_GATE of the query's IDF mass. Reciprocal rank fusion (the earlier choice)
+# gave a weak BM25 match (one common word of the query) the same vote
+# as a strong one, which is why hybrid lost to plain dense search on plain queries.
+FUSION = "score"  # "score" or "rrf" (reciprocal ranks, RRF_K)
 RRF_K = 60  # the constant of Cormack et al.; rank 1 scores 1/61
-# BM25 votes with less weight than the dense ranking: on a catalog of short product texts many
-# shopper words ("make", "morning") match incidental text, while rare words (brands, models,
-# "otterbox", "6s") still lift a product when both lists agree (docs/retrieval.md).
-LEXICAL_WEIGHT = 0.5
+LEXICAL_WEIGHT = 0.2
+LEXICAL_GATE = 0.6  # 0: BM25 always votes
 # Hints read from the text scale a product's score (they never lift an unrelated product far).
 OPTION_MATCH_FACTOR = 1.15
 OPTION_MISMATCH_FACTOR = 0.9
@@ -162,8 +166,13 @@ class ProductSearch:
         self.embedder = embedder
         self.vocab = Vocabulary.from_products(products)
         self.lexical_weight = LEXICAL_WEIGHT
+        self.fusion = FUSION
+        self.rrf_k = RRF_K
+        self.popularity_weight = POPULARITY_WEIGHT  # a tie-breaker: ~0.002 of cosine at most
+        self.lexical_gate = LEXICAL_GATE
         self.dims = [{name for v in p.variants for name in v.options} for p in products]
         corpus = [tokenize(lexical_text(p)) for p in products]
+        self.doc_tokens = [set(doc) for doc in corpus]
         self.bm25 = BM25Okapi(corpus) if products else None
         # index row -> product position (rows for products no longer in the store map to -1)
         self.row_to_pos = np.array([self.by_id.get(pid, -1) for pid in (index.ids if index else [])], dtype=np.int64)
@@ -189,6 +198,27 @@ class ProductSearch:
         top = np.argsort(-scores)[:depth]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
+    def _dense_part(self, rank: int, score: float) -> float:
+        return 1.0 / (self.rrf_k + rank + 1) if self.fusion == "rrf" else score
+
+    def _lexical_part(self, rank: int, score: float, top: float) -> float:
+        return 1.0 / (self.rrf_k + rank + 1) if self.fusion == "rrf" else score / top
+
+    def _lexical_confidence(self, text: str, lexical: list[tuple[int, float]]) -> float:
+        """1, or (with `lexical_gate`) the share of the query's IDF mass that the best lexical
+        match contains: BM25 votes fully when its top product has the query's rare words, and
+        little when it matched one incidental word."""
+        if not self.lexical_gate or not lexical or self.bm25 is None:
+            return 1.0 if lexical else 0.0
+        tokens = list(dict.fromkeys(tokenize(text)))
+        idf = [max(self.bm25.idf.get(t, 0.0), 0.0) for t in tokens]
+        total = sum(idf)
+        if total <= 0:
+            return 0.0
+        best = self.doc_tokens[lexical[0][0]]
+        share = sum(w for t, w in zip(tokens, idf) if t in best) / total
+        return share if share >= self.lexical_gate else 0.0
+
     def search(self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: Mode = "hybrid") -> list[SearchHit]:
         filters = filters or SearchFilters()
         parsed = parse_query(query, self.vocab) if mode == "hybrid" else ParsedQuery(text=query)
@@ -198,10 +228,13 @@ class ProductSearch:
         if mode in ("hybrid", "dense"):
             for rank, (pos, score) in enumerate(self.dense_ranking(parsed.text, depth)):
                 dense_rank[pos] = rank
-                fused[pos] = fused.get(pos, 0.0) + (1.0 / (RRF_K + rank + 1) if mode == "hybrid" else score)
+                fused[pos] = fused.get(pos, 0.0) + (self._dense_part(rank, score) if mode == "hybrid" else score)
         if mode in ("hybrid", "lexical"):
-            for rank, (pos, score) in enumerate(self.lexical_ranking(parsed.text, depth)):
-                fused[pos] = fused.get(pos, 0.0) + (self.lexical_weight / (RRF_K + rank + 1) if mode == "hybrid" else score)
+            lexical = self.lexical_ranking(parsed.text, depth)
+            weight = self.lexical_weight * (self._lexical_confidence(parsed.text, lexical) if mode == "hybrid" else 1.0)
+            top = lexical[0][1] if lexical else 1.0
+            for rank, (pos, score) in enumerate(lexical if weight > 0 else []):
+                fused[pos] = fused.get(pos, 0.0) + (weight * self._lexical_part(rank, score, top) if mode == "hybrid" else score)
         brand_hints = {normalise(b) for b in parsed.brands}
         groups: dict[str, set[str]] = {}
         for name, values in parsed.options.items():
@@ -211,7 +244,7 @@ class ProductSearch:
         hint_groups = [(key.split("=", 1)[-1], names) for key, names in groups.items()]
         results: list[tuple[float, int, list[CatalogVariant], list[str]]] = []
         max_factor = OPTION_MATCH_FACTOR * BRAND_FACTOR if mode == "hybrid" else 1.0
-        max_bonus = POPULARITY_WEIGHT if mode == "hybrid" else 0.0
+        max_bonus = self.popularity_weight if mode == "hybrid" else 0.0
         kth_best = -math.inf
         for pos, score in sorted(fused.items(), key=lambda item: -item[1]):
             # Candidates come best first and bonuses are bounded: stop once none can reach the top k.
@@ -242,7 +275,7 @@ class ProductSearch:
                 if brand_hints and normalise(product.brand or "") in brand_hints:
                     score *= BRAND_FACTOR
                     why.append(f"brand {product.brand}")
-                score += POPULARITY_WEIGHT * float(self.popularity[pos])
+                score += self.popularity_weight * float(self.popularity[pos])
             results.append((score, pos, variants, why))
             if len(results) >= k:
                 kth_best = sorted((r[0] for r in results), reverse=True)[k - 1]

@@ -142,16 +142,26 @@ def test_index_round_trip_and_mismatched_sidecar(tmp_path: Path) -> None:
         VectorIndex.load(tmp_path / "nothing", model=MODEL_NAME, dimension=384)
 
 
-def test_hnsw_above_the_threshold(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "index_type"), [("ivf", "IndexIVFScalarQuantizer"), ("hnsw", "IndexHNSWFlat")])
+def test_approximate_index_above_the_threshold(tmp_path: Path, kind: str, index_type: str) -> None:
+    import faiss
+
+    from retrieval.index import IVF_NPROBE
+
     rng = np.random.default_rng(1)
-    vectors = rng.normal(size=(300, 384)).astype(np.float32)
+    vectors = rng.normal(size=(600, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index = VectorIndex.build(vectors, [str(i) for i in range(300)], [str(i) for i in range(300)], MODEL_NAME, hnsw_threshold=100)
-    assert index.sidecar.index_type == "IndexHNSWFlat"
+    ids = [str(i) for i in range(600)]
+    index = VectorIndex.build(vectors, ids, ids, MODEL_NAME, hnsw_threshold=100, kind=kind)
+    assert index.sidecar.index_type == index_type
     index.save(tmp_path)
     loaded = VectorIndex.load(tmp_path, model=MODEL_NAME, dimension=384)
-    _, rows = loaded.search(vectors[:20], 1)
-    assert sum(int(r[0]) == i for i, r in enumerate(rows)) >= 19
+    if kind == "ivf":  # the search-time setting is restored at load
+        assert faiss.extract_index_ivf(loaded.cpu_index).nprobe == IVF_NPROBE
+    _, rows = loaded.search(vectors[:10], 1)  # a few (the single-thread path) ...
+    assert sum(int(r[0]) == i for i, r in enumerate(rows)) >= 9
+    _, rows = loaded.search(vectors[:100], 1)  # ... and batched
+    assert sum(int(r[0]) == i for i, r in enumerate(rows)) >= 95
 
 
 async def test_load_without_an_index_is_a_clear_error(tmp_path: Path) -> None:
