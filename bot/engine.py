@@ -24,7 +24,7 @@ from bot.engine_args import NO, YES, ConversationView, fill_arguments
 from bot.engine_compose import YES_NO, Reply, compose
 from bot.grounding import SAFE_REPLY, ungrounded
 from bot.settings import Settings
-from bot.turns import ConversationState, DeltaEvent, HandoffEvent, ReplyEvent, StatusEvent, TurnEvent
+from bot.turns import ConversationState, DeltaEvent, HandoffEvent, ReplyEvent, StatusEvent, ToolResultEvent, TurnEvent
 from policies import rules
 from policies.router import CONSEQUENTIAL, RESPOND
 from tools.base import InvalidArguments, Tool, ToolContext, confirmation_key
@@ -173,6 +173,7 @@ class ShopEngine:
                 # shopper's yes right after it, so that yes confirms exactly this call.
                 ctx.confirm(tool.name, tool.validate(decision.arguments))
             result = await tool.invoke(ctx, decision.arguments)
+            yield ToolResultEvent(tool.name, result.ok)
             state.user_id = ctx.user_id
             state.confirmations = sorted(ctx.confirmations)
             if tool.consequential:

@@ -24,7 +24,7 @@ from bot.events import DuplicateMessage, NewEvent, NotBotsTurn
 from bot.handoff import Action, HandoffError, Mode, Ownership
 from bot.protocol import AgentUttered, BotDelta, BotUttered, Card, Handoff, Moderation, QuickReply, Status, UserEcho, error_frame
 from bot.sessions import LiveSession, SessionHub, save_session
-from bot.turns import ConversationState, DeltaEvent, Engine, HandoffEvent, ReplyEvent, StatusEvent
+from bot.turns import ConversationState, DeltaEvent, Engine, HandoffEvent, ReplyEvent, StatusEvent, ToolResultEvent
 
 from policies.frustration import update as frustration_update
 from policies.moderation_api import AllowAll, ModerationResult, Moderator, Source
@@ -248,6 +248,8 @@ class TurnPipeline:
                     reply = event
                 elif isinstance(event, HandoffEvent):
                     handoff = event
+                elif isinstance(event, ToolResultEvent) and self.metrics is not None:
+                    self.metrics.tool_calls.labels(event.tool, "ok" if event.ok else "error").inc()
         except Exception as exc:
             send_held()
             from bot.engine import EngineNotReady  # the engine module is optional at import time

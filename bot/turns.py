@@ -5,7 +5,8 @@ do next. Per shopper message the server calls `Engine.run_turn(state, text)` and
 yields, in order:
 
     StatusEvent("thinking")
-    ( StatusEvent("tool", tool=..., label=...)  -- a tool runs; repeated per tool call )*
+    ( StatusEvent("tool", tool=..., label=...)  -- a tool runs; repeated per tool call
+      [ ToolResultEvent(tool, ok) ] )*         -- it finished (counted in /metrics; optional)
     DeltaEvent(text)*          -- chunks of the reply, in order; never interleaved with a tool call
     ReplyEvent(text, cards, quick_replies)   -- the complete reply; text == "".join(deltas)
     [ HandoffEvent(reason, summary) ]        -- the conversation needs a human
@@ -47,7 +48,13 @@ class HandoffEvent:
     summary: str = ""
 
 
-TurnEvent = StatusEvent | DeltaEvent | ReplyEvent | HandoffEvent
+@dataclass
+class ToolResultEvent:
+    tool: str
+    ok: bool  # False when the tool refused (its result text starts with "Error:")
+
+
+TurnEvent = StatusEvent | DeltaEvent | ReplyEvent | HandoffEvent | ToolResultEvent
 
 
 @dataclass

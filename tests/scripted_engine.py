@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from bot.turns import ConversationState, DeltaEvent, HandoffEvent, ReplyEvent, StatusEvent, TurnEvent
+from bot.turns import ConversationState, DeltaEvent, HandoffEvent, ReplyEvent, StatusEvent, ToolResultEvent, TurnEvent
 
 LAMPS = [
     {"id": "lamp-1", "name": "Brass Desk Lamp", "price": 49.5, "image": None, "options": {"color": "brass"}},
@@ -32,6 +32,7 @@ class ScriptedEngine:
         if "lamp" in text.lower():
             yield StatusEvent("tool", tool="search_products", label="Searching products...")
             await asyncio.sleep(self.delay)
+            yield ToolResultEvent("search_products", ok=True)
             cards = LAMPS
         reply = f"You said: {text}" + (f" (choice {payload})" if payload else "")
         if state.user_id:

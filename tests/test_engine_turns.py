@@ -11,7 +11,7 @@ from bot.engine_args import ConversationView, fill_arguments, find_address, find
 from bot.engine_compose import Reply
 from bot.grounding import SAFE_REPLY, ungrounded
 from bot.store.generate import generate_store
-from bot.turns import ConversationState, DeltaEvent, ReplyEvent, StatusEvent
+from bot.turns import ConversationState, DeltaEvent, ReplyEvent, StatusEvent, ToolResultEvent
 from tests.store_helpers import make_store_db
 from tools.registry import default_tools
 
@@ -116,7 +116,8 @@ async def test_stream_order(db, store) -> None:
     events = [e async for e in engine.run_turn(state, f"hello, I'm {user['email']}")]
     kinds = [e.state if isinstance(e, StatusEvent) else type(e).__name__ for e in events]
     assert kinds[0] == "thinking" and kinds[-1] == "idle"
-    assert kinds[1:3] == ["tool", "tool"]
+    assert kinds[1:5] == ["tool", "ToolResultEvent", "tool", "ToolResultEvent"]
+    assert [(e.tool, e.ok) for e in events if isinstance(e, ToolResultEvent)][:2] == [("find_user_id_by_email", True), ("get_user_details", True)]
     first_delta = kinds.index("DeltaEvent")
     assert "tool" not in kinds[first_delta:]  # text never interleaves with a tool call
     assert kinds[-2] == "ReplyEvent"

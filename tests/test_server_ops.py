@@ -25,6 +25,7 @@ async def test_readyz_and_metrics_after_a_turn(shopbot_home, running_server) -> 
         metrics = (await http.get("/metrics")).text
     assert 'shopbot_turns_total{outcome="answered"} 1.0' in metrics
     assert "shopbot_time_to_first_token_seconds_bucket" in metrics
+    assert 'shopbot_tool_calls_total{outcome="ok",tool="search_products"} 1.0' in metrics
 
 
 def test_json_log_lines_carry_the_conversation_id() -> None:
