@@ -116,3 +116,25 @@ def raw_contents(url: str) -> bytes:
         return subprocess.run(cmd, check=True, capture_output=True, timeout=60).stdout
     path = Path(url.split(":///", 1)[1])
     return b"".join(p.read_bytes() for p in [path, *sorted(path.parent.glob(path.name + "-*"))] if p.is_file())
+
+
+def home_with_agent(tmp_path: Path, new_database: Callable[..., str], name: str = "Alex", password: str = "alex-password") -> tuple[Path, str]:
+    """A SHOPBOT_HOME under tmp_path whose migrated database (URL returned) has one support agent."""
+    import asyncio
+
+    from bot.agents import add_agent
+    from bot.db import Database
+    from bot.migrate import upgrade_async
+
+    home = tmp_path / "home"
+    home.mkdir()
+    url = new_database(home / "shopbot.db")
+
+    async def prepare() -> None:
+        await upgrade_async(url)
+        db = Database(url)
+        await add_agent(db, name, password)
+        await db.dispose()
+
+    asyncio.run(prepare())
+    return home, url

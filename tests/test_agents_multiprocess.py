@@ -11,9 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bot.agents import add_agent
-from bot.db import Database
-from bot.migrate import upgrade_async
+from tests.databases import home_with_agent
 from tests.services import free_port, redis_server
 from tests.test_agents_server import AgentSocket, last, login
 from tests.test_protocol_ws import Client
@@ -42,19 +40,7 @@ def _wait_ready(port: int, proc: subprocess.Popen) -> None:
 
 @pytest.fixture()
 def two_workers(tmp_path, new_database) -> Iterator[tuple[str, str]]:
-    import asyncio
-
-    home = tmp_path / "home"
-    home.mkdir()
-    url = new_database(home / "shopbot.db")
-
-    async def prepare() -> None:
-        await upgrade_async(url)
-        db = Database(url)
-        await add_agent(db, "Alex", "alex-password")
-        await db.dispose()
-
-    asyncio.run(prepare())
+    home, url = home_with_agent(tmp_path, new_database)
     with redis_server() as redis_url:
         env = {**os.environ, "SHOPBOT_HOME": str(home), "SHOPBOT_DATABASE_URL": url, "SHOPBOT_REDIS_URL": redis_url}
         ports = [free_port(), free_port()]

@@ -20,10 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.agents import add_agent
 from bot.bus import RedisBus
-from bot.db import Database
-from bot.migrate import upgrade_async
+from tests.databases import home_with_agent
 from tests.services import _wait_port, free_port
 from tests.test_agents_server import AgentSocket, login
 from tests.test_protocol_ws import Client, idle
@@ -92,17 +90,7 @@ def _wait_healthy(port: int, proc: subprocess.Popen, log_path: Path) -> None:
 @pytest.fixture()
 def workers(tmp_path: Path, new_database: Any, redis_process: RestartableRedis) -> Iterator[tuple[str, str]]:
     """Two server processes (scripted engine) sharing one database and the restartable Redis."""
-    home = tmp_path / "home"
-    home.mkdir()
-    url = new_database(home / "shopbot.db")
-
-    async def prepare() -> None:
-        await upgrade_async(url)
-        db = Database(url)
-        await add_agent(db, "Alex", "alex-password")
-        await db.dispose()
-
-    asyncio.run(prepare())
+    home, url = home_with_agent(tmp_path, new_database)
     env = {**os.environ, "SHOPBOT_HOME": str(home), "SHOPBOT_DATABASE_URL": url, "SHOPBOT_REDIS_URL": redis_process.url}
     ports = [free_port(), free_port()]
     logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
