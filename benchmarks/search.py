@@ -1,13 +1,18 @@
 """Product search speed: FAISS at scale, embedding throughput, ingest, and end-to-end catalog queries.
 
     python benchmarks/search.py                 # 10k and 100k vectors, embeddings, demo catalog
-    python benchmarks/search.py --sizes 1000000 # the 1M run (HNSW build takes minutes: use nice)
+    nice python benchmarks/search.py --sizes 1000000 --skip embed catalog   # the 1M run (~4 min build)
+    python benchmarks/search.py --codec Flat    # IVF lists as float32 instead of SQ8 (comparison)
+    python benchmarks/search.py --kinds hnsw    # IndexHNSWFlat instead (slow to build on 2 cores)
     python benchmarks/search.py --home DIR      # also time queries on an existing SHOPBOT_HOME index
 
 Vectors are synthetic (d=384, L2-normalised, a hierarchical Gaussian mixture: 200 topics, 100,000
 family centres, a shared direction; see `synthetic`); queries come from the same distribution and are not
 in the index. Recall@10 is against exact inner-product search (IndexFlatIP) on the same vectors.
-The index type per size is the one `retrieval.index.build_faiss` picks. Results are printed as
+The index type per size is the one `retrieval.index.build_faiss` picks; each row is one search
+setting (IVF nprobe or HNSW efSearch) with the 1-minute load average when it was measured.
+Single-query latency runs FAISS on one thread (as `VectorIndex.search` does); single QPS is
+1 / mean latency, so stalls from other jobs on the machine count against it. Results are printed as
 Markdown and written to --out (JSON).
 """
 from __future__ import annotations
@@ -95,7 +100,7 @@ def _timed_queries(index, xq: np.ndarray, truth: np.ndarray) -> dict:
     }
 
 
-def bench_index(n: int, n_queries: int, kinds: list[str], ef_search: list[int], nprobe: list[int], codec: str = "Flat") -> list[dict]:
+def bench_index(n: int, n_queries: int, kinds: list[str], ef_search: list[int], nprobe: list[int], codec: str = "SQ8") -> list[dict]:
     import faiss
 
     print(f"[index] {n:,} vectors: generating...", flush=True)
@@ -255,8 +260,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--kinds", nargs="+", default=["ivf"], choices=("ivf", "hnsw"), help="large-index kinds to build")
     parser.add_argument("--ef-search", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32, 64])
-    parser.add_argument("--codec", default="Flat", choices=("Flat", "SQ8"), help="IVF list storage")
+    parser.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 24, 32, 64])
+    parser.add_argument("--codec", default="SQ8", choices=("Flat", "SQ8"), help="IVF list storage (shipped: SQ8)")
     parser.add_argument("--embed-items", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--home", type=Path, default=None, help="also time queries on this SHOPBOT_HOME's index")
