@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from bot.engine_args import ConversationView
 from bot.settings import Settings
-from policies.router import Router, TextEncoder, featurize, minilm_path
+from policies.router import Router, TextEncoder, featurize
 from training.transcripts import Transcript, decision_points, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def train_router(
     write_jsonl(out_dir / "train.jsonl", train)
     write_jsonl(out_dir / "dev.jsonl", dev)
     views, labels = points(train, config.max_train_points)
-    encoder = TextEncoder(minilm_path())
+    encoder = TextEncoder()  # the server's encoder (ONNX Runtime when available: the same vectors, faster)
     encoder.cache_size = 10**7  # keep every training text while featurising
     x = featurize(views, encoder, progress=progress)
     log.info("fitting the head on %d decisions x %d features", x.shape[0], x.shape[1])
