@@ -27,8 +27,8 @@ Mode = Literal["hybrid", "dense", "lexical"]
 # as a strong one, which is why hybrid lost to plain dense search on plain queries.
 FUSION = "score"  # "score" or "rrf" (reciprocal ranks, RRF_K)
 RRF_K = 60  # the constant of Cormack et al.; rank 1 scores 1/61
-LEXICAL_WEIGHT = 0.2
-LEXICAL_GATE = 0.6  # 0: BM25 always votes
+LEXICAL_WEIGHT = 0.3
+LEXICAL_GATE = 0.3  # 0: BM25 always votes
 # Hints read from the text scale a product's score (they never lift an unrelated product far).
 OPTION_MATCH_FACTOR = 1.15
 OPTION_MISMATCH_FACTOR = 0.9
@@ -211,7 +211,10 @@ class ProductSearch:
         if not self.lexical_gate or not lexical or self.bm25 is None:
             return 1.0 if lexical else 0.0
         tokens = list(dict.fromkeys(tokenize(text)))
-        idf = [max(self.bm25.idf.get(t, 0.0), 0.0) for t in tokens]
+        # A word no product contains is the rarest there is (BM25's IDF at document frequency 0):
+        # it is query content that BM25 cannot match, so it counts against the gate.
+        unseen = math.log(self.bm25.corpus_size + 0.5) - math.log(0.5)
+        idf = [max(self.bm25.idf.get(t, unseen), 0.0) for t in tokens]
         total = sum(idf)
         if total <= 0:
             return 0.0

@@ -48,6 +48,28 @@ def test_search_finds_the_demo_product(catalog: CatalogSearch, query: str, expec
     assert expected in [h.name for h in hits]
 
 
+def test_lexical_ranker_votes_only_on_a_strong_match(catalog: CatalogSearch) -> None:
+    engine = catalog.engine
+    # One common word ("water") is all BM25 has for this query: it abstains, and hybrid ranks
+    # exactly as dense search does (RRF let that word pull in the water bottle and fountain).
+    text = "boil water fast for tea"
+    assert engine._lexical_confidence(text, engine.lexical_ranking(text, 48)) == 0.0
+    assert [h.id for h in catalog.search(text, 5)] == [h.id for h in catalog.search(text, 5, mode="dense")]
+    # Every rare word of the query is in one product's text: BM25 votes, with that share.
+    text = "cast iron skillet"
+    share = engine._lexical_confidence(text, engine.lexical_ranking(text, 48))
+    assert share == pytest.approx(1.0)
+    assert catalog.search(text, 1)[0].name == "Cast Iron Skillet"
+
+
+def test_hybrid_is_not_worse_than_dense_on_the_demo_sets(catalog: CatalogSearch) -> None:
+    from retrieval.evaluate import evaluate
+
+    dense, hybrid = evaluate(catalog, "dense"), evaluate(catalog, "hybrid")
+    for name in ("demo:plain", "demo:constrained", "heldout:plain", "heldout:constrained"):
+        assert hybrid[name]["ndcg@10"] >= dense[name]["ndcg@10"] - 1e-9, name
+
+
 def test_filters_from_text_and_arguments_hold_for_every_hit(catalog: CatalogSearch) -> None:
     for hit in catalog.search("kitchen appliance under $60 in stock", 10):
         assert hit.price is not None and hit.price <= 60 and hit.available
