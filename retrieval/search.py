@@ -7,6 +7,7 @@ words rank matching products and variants first (see the module docstring there 
 """
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from dataclasses import dataclass, field
@@ -174,6 +175,16 @@ class ProductSearch:
         corpus = [tokenize(lexical_text(p)) for p in products]
         self.doc_tokens = [set(doc) for doc in corpus]
         self.bm25 = BM25Okapi(corpus) if products else None
+        # Postings (term -> documents and counts): BM25Okapi.get_scores loops in Python over every
+        # document for each query word (about 3 ms per query at 3,583 products); the same formula
+        # over only the documents holding the word gives the same scores.
+        postings: dict[str, dict[int, int]] = {}
+        for n, doc in enumerate(corpus):
+            for token in doc:
+                postings.setdefault(token, {})
+                postings[token][n] = postings[token].get(n, 0) + 1
+        self.postings = {t: (np.fromiter(d.keys(), np.int64, len(d)), np.fromiter(d.values(), np.float64, len(d))) for t, d in postings.items()}
+        self.doc_len = np.array([len(doc) for doc in corpus], dtype=np.float64)
         # index row -> product position (rows for products no longer in the store map to -1)
         self.row_to_pos = np.array([self.by_id.get(pid, -1) for pid in (index.ids if index else [])], dtype=np.int64)
         top_pop: dict[str, float] = {}
@@ -188,15 +199,33 @@ class ProductSearch:
             return []
         vector = self.embedder.embed_query(text)
         scores, rows = self.index.search(vector[None, :], depth)
-        return [(int(self.row_to_pos[r]), float(s)) for s, r in zip(scores[0], rows[0]) if r >= 0 and self.row_to_pos[r] >= 0]
+        rows, scores = rows[0], scores[0]
+        found = rows >= 0
+        positions, scores = self.row_to_pos[rows[found]], scores[found]
+        known = positions >= 0  # rows of products no longer in the store map to -1
+        return list(zip(positions[known].tolist(), scores[known].tolist()))
 
     def lexical_ranking(self, text: str, depth: int) -> list[tuple[int, float]]:
         tokens = tokenize(text)
         if not tokens or self.bm25 is None:
             return []
-        scores = self.bm25.get_scores(tokens)
+        scores = self.bm25_scores(tokens)
         top = np.argsort(-scores)[:depth]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def bm25_scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25Okapi scores of every product for `tokens` (rank_bm25's formula and IDF)."""
+        bm25 = self.bm25
+        assert bm25 is not None
+        scores = np.zeros(len(self.products))
+        for token in tokens:
+            hit = self.postings.get(token)
+            idf = bm25.idf.get(token) or 0
+            if hit is None or not idf:
+                continue
+            docs, freq = hit
+            scores[docs] += idf * (freq * (bm25.k1 + 1) / (freq + bm25.k1 * (1 - bm25.b + bm25.b * self.doc_len[docs] / bm25.avgdl)))
+        return scores
 
     def _dense_part(self, rank: int, score: float) -> float:
         return 1.0 / (self.rrf_k + rank + 1) if self.fusion == "rrf" else score
@@ -248,6 +277,7 @@ class ProductSearch:
         results: list[tuple[float, int, list[CatalogVariant], list[str]]] = []
         max_factor = OPTION_MATCH_FACTOR * BRAND_FACTOR if mode == "hybrid" else 1.0
         max_bonus = self.popularity_weight if mode == "hybrid" else 0.0
+        best_scores: list[float] = []  # min-heap of the k best scores so far
         kth_best = -math.inf
         for pos, score in sorted(fused.items(), key=lambda item: -item[1]):
             # Candidates come best first and bonuses are bounded: stop once none can reach the top k.
@@ -280,8 +310,12 @@ class ProductSearch:
                     why.append(f"brand {product.brand}")
                 score += self.popularity_weight * float(self.popularity[pos])
             results.append((score, pos, variants, why))
-            if len(results) >= k:
-                kth_best = sorted((r[0] for r in results), reverse=True)[k - 1]
+            if len(best_scores) < k:
+                heapq.heappush(best_scores, score)
+            else:
+                heapq.heappushpop(best_scores, score)
+            if len(best_scores) >= k:
+                kth_best = best_scores[0]
         results.sort(key=lambda r: (-r[0], r[1]))
         return [self._hit(query, parsed, filters, score, pos, variants, why) for score, pos, variants, why in results[:k]]
 

@@ -62,6 +62,15 @@ def test_lexical_ranker_votes_only_on_a_strong_match(catalog: CatalogSearch) -> 
     assert catalog.search(text, 1)[0].name == "Cast Iron Skillet"
 
 
+def test_postings_bm25_equals_rank_bm25(catalog: CatalogSearch) -> None:
+    from retrieval.search import tokenize
+
+    engine = catalog.engine
+    for text in ("red running shoes size 10", "coffee coffee maker", "nothing matches zzz", "cast iron skillet"):
+        tokens = tokenize(text)
+        assert np.array_equal(engine.bm25_scores(tokens), engine.bm25.get_scores(tokens)), text
+
+
 def test_hybrid_is_not_worse_than_dense_on_the_demo_sets(catalog: CatalogSearch) -> None:
     from retrieval.evaluate import evaluate
 
