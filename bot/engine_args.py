@@ -51,10 +51,12 @@ def normalise_order_id(raw: str) -> str:
 
 
 def product_hits(value: Any) -> list[dict[str, Any]]:
-    """Products from a search or recommendation result: a list, or {"hits": [...]} / {"items": [...]}.
+    """Products from a search or recommendation result: a list, or {"hits": [...]} / {"items": [...]}
+    (no hits: the closest product outside the shopper's filters, if the search gave one).
     Each hit gets `product_id` (the tools call it `id`)."""
     if isinstance(value, dict):
-        value = value.get("hits", value.get("items", []))
+        closest = value.get("closest_outside_filters")
+        value = value.get("hits", value.get("items", [])) or ([closest] if isinstance(closest, dict) else [])
     if not isinstance(value, list):
         return []
     return [{**h, "product_id": h.get("product_id") or h.get("id")} for h in value if isinstance(h, dict)]

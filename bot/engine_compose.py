@@ -172,7 +172,9 @@ def compose(view: ConversationView, policy_text: str = "") -> Reply:
         if name == "search_policy":
             return Reply(R.policy_answer(value if isinstance(value, list) else []))
         if name in ("search_products", "recommend_products"):
-            hits = product_hits(value)
+            hits = product_hits(value)  # with no hit: the closest product outside the filters
+            if isinstance(value, dict) and not value.get("hits") and isinstance(value.get("closest_outside_filters"), dict):
+                return Reply(R.search_results([], value["closest_outside_filters"]), cards=_cards(hits))
             return Reply(R.search_results(hits), cards=_cards(hits))
         if name == "describe_product" and isinstance(value, dict):
             return Reply(f"{value.get('name', '')}: {value.get('description', '')}")

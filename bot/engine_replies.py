@@ -247,7 +247,11 @@ def policy_answer(passages: list[Dict]) -> str:
     return f"From our store policy ({best.get('section', 'policy')}): {best.get('text', '')}"
 
 
-def search_results(results: list[Dict]) -> str:
+def search_results(results: list[Dict], closest: Dict | None = None) -> str:
+    if not results and closest:
+        price = f" ({money(closest['price'])})" if isinstance(closest.get("price"), (int, float)) else ""
+        return (f"Nothing matches all of that. The closest we have is {closest.get('name', '')}{price}, "
+                "outside what you asked for. Would you like to hear about it, or change the search?")
     if not results:
         return "I couldn't find a matching product. Could you describe it differently?"
     shown = "; ".join(f"{r.get('name', '')} ({money(r['price'])})" if isinstance(r.get("price"), (int, float)) else str(r.get("name", "")) for r in results[:5])

@@ -106,6 +106,37 @@ async def test_search_tool_returns_product_cards(catalog: CatalogSearch, demo: S
     assert not missing.ok and "not available" in missing.text
 
 
+async def test_search_tool_offers_the_closest_product_when_filters_exclude_every_relevant_one(catalog: CatalogSearch) -> None:
+    """Filters must not turn a search into a list of unrelated products: below the relevance floor
+    nothing is shown, and the best match outside the filters is offered instead (with its price)."""
+    tools = default_tools()
+    ctx = ToolContext(db=catalog.db, services={"catalog": catalog})
+    speaker = catalog.search("bluetooth speaker", 1)[0]
+    assert speaker.name == "Bluetooth Speaker"
+    cheapest = min(v["price"] for v in speaker.variants)
+    result = await tools["search_products"].invoke(ctx, {"query": "bluetooth speaker", "max_price": round(cheapest / 2, 2)})
+    assert result.ok, result.text
+    value = json.loads(result.text)
+    assert value["hits"] == [] and value["closest_outside_filters"]["name"] == "Bluetooth Speaker"
+    within = json.loads((await tools["search_products"].invoke(ctx, {"query": "bluetooth speaker", "max_price": cheapest + 1})).text)
+    assert within["hits"][0]["name"] == "Bluetooth Speaker" and "closest_outside_filters" not in within
+
+    from bot.engine_args import ConversationView
+    from bot.engine_compose import compose
+
+    call = {"id": "c1", "type": "function", "function": {"name": "search_products", "arguments": json.dumps({"query": "bluetooth speaker"})}}
+    messages = [
+        {"role": "user", "content": "a bluetooth speaker, cheap please"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "name": "search_products", "content": result.text},
+    ]
+    reply = compose(ConversationView.parse(messages))
+    from bot.grounding import ungrounded
+
+    assert ungrounded(reply.text, messages) == []  # the price it states is the tool's
+    assert "closest we have is Bluetooth Speaker" in reply.text and [c["name"] for c in reply.cards] == ["Bluetooth Speaker"]
+
+
 async def test_recommendations_for_a_shopper_with_history_and_a_new_one(catalog: CatalogSearch) -> None:
     recommender = await catalog.recommender()
     user = next(u for u, items in recommender.history.items() if len(set(items)) >= 2)

@@ -17,6 +17,10 @@ from retrieval.search import SearchFilters, SearchHit
 from tools.base import ToolContext, ToolError, tool
 
 CATALOG_SERVICE = "catalog"
+# A product that passes the shopper's filters is shown only if it is at least this relevant,
+# relative to the best match in the catalog without the filters. Otherwise "a speaker under $100"
+# in a store whose only speaker costs $150 would list phone cases and garden hoses.
+RELATIVE_RELEVANCE = 0.7
 
 
 def catalog_service(ctx: ToolContext) -> Any:
@@ -30,9 +34,13 @@ def catalog_service(ctx: ToolContext) -> Any:
 class ProductSearchResult:
     query: str
     hits: list[SearchHit]
+    closest: SearchHit | None = None  # no hit passed the filters: the best match without them
 
     def as_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "hits": [h.as_dict() for h in self.hits]}
+        out: dict[str, Any] = {"query": self.query, "hits": [h.as_dict() for h in self.hits]}
+        if self.closest is not None:
+            out["closest_outside_filters"] = self.closest.as_dict()
+        return out
 
 
 Price = Annotated[float | None, Field(ge=0, le=1_000_000)]
@@ -62,4 +70,10 @@ async def search_products(
         sources=ctx.services.get("catalog_sources"),
     )
     hits = await catalog.asearch(query, k, filters)
-    return ProductSearchResult(query=query, hits=hits)
+    best = await catalog.asearch(query, 1, SearchFilters(sources=filters.sources))
+    if not best:
+        return ProductSearchResult(query=query, hits=hits)
+    floor = RELATIVE_RELEVANCE * best[0].score
+    relevant = [h for h in hits if h.score >= floor]
+    closest = best[0] if not relevant and best[0].id not in {h.id for h in hits} else None
+    return ProductSearchResult(query=query, hits=relevant, closest=closest)
