@@ -1,7 +1,8 @@
 """The two classifiers behind the moderator.
 
 `TrainedClassifier` (mode "classifier+rules"): what `shopbot train moderation` builds. Features:
-MiniLM embeddings (int8, 128 tokens) and character n-grams of the normalised text. Base models:
+MiniLM features (ONNX Runtime int8, 128 tokens, several poolings: see encoder.py) and character
+n-grams of the normalised text. Base models:
   - emb_any:        logistic regression "any category unsafe" on the embedding;
   - emb_categories: one logistic regression per OpenAI category, combined by noisy-or;
   - char:           logistic regression on character 2-5-gram TF-IDF;
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from policies.moderation.config import CLASSIFIER_CATEGORIES
-from policies.moderation.encoder import Encoder
+from policies.moderation.encoder import ONNX_FILE, Encoder, OnnxEncoder
 
 ARTIFACT = "heads.joblib"
 SIDECAR = "moderation.json"
@@ -62,6 +63,15 @@ def stack_features(heads: dict[str, Any], emb: np.ndarray, normalized: list[str]
     return np.column_stack(columns)
 
 
+def trained_encoder(directory: Path, meta: dict[str, Any]) -> Encoder | OnnxEncoder:
+    """The encoder a trained model was fitted on, as its sidecar names it (older sidecars: PyTorch)."""
+    max_tokens = int(meta.get("max_tokens", 128))
+    spec = meta.get("encoder") or {"backend": "torch"}
+    if spec["backend"] == "onnx":
+        return OnnxEncoder(directory / spec.get("file", ONNX_FILE), max_tokens=max_tokens, pooling=spec.get("pooling", "multi"))
+    return Encoder(max_tokens=max_tokens)
+
+
 class TrainedClassifier:
     """Loads `heads.joblib` + `moderation.json` from a directory written by training/moderation.py."""
 
@@ -78,7 +88,7 @@ class TrainedClassifier:
         if trained_with and trained_with != sklearn.__version__:
             raise ValueError(f"model trained with scikit-learn {trained_with}, running {sklearn.__version__}; retrain with --force")
         self.heads: dict[str, Any] = joblib.load(directory / ARTIFACT)
-        self.encoder = Encoder(max_tokens=int(self.meta.get("max_tokens", 128)))
+        self.encoder = trained_encoder(directory, self.meta)
 
     @property
     def unsafe_threshold(self) -> float:
