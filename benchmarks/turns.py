@@ -116,8 +116,8 @@ def write_docs(rows: list[dict[str, Any]], args: argparse.Namespace, engine_name
         f"### Engine: {engine_name}; moderation: {moderation}; "
         + (f"think time {args.think:g} s (0.5-1.5x) between messages" if args.think else "closed loop (no think time)"),
         "",
-        f"`python benchmarks/turns.py --engine {args.engine} --moderation {args.moderation} --turns {args.turns} --think {args.think:g}`"
-        + (f" --home (trained with `shopbot train --quick`)" if args.engine == "default" else "")
+        f"`python benchmarks/turns.py --engine {args.engine} --moderation {args.moderation} --turns {args.turns} --think {args.think:g}"
+        + (" --home HOME` (a home prepared by `shopbot up`: demo store, index, trained engine and moderation)" if args.engine == "default" else "`")
         + f" on {platform.machine()} Linux, {os.cpu_count()} CPU cores, no GPU, {time.strftime('%Y-%m-%d')}.",
         "",
         "| sessions | turns | turns/s | TTFT p50 | TTFT p95 | TTFT p99 | turn p50 | turn p95 | turn p99 |",
