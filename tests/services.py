@@ -12,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -37,6 +37,23 @@ def _wait_port(port: int, timeout: float = 30.0) -> None:
 def _postgres_bin() -> str | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     return os.path.dirname(found[-1]) if found else None
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, output: Callable[[], str], timeout: float = 90.0) -> None:
+    """Wait until the server process `proc` answers /healthz on `port`; `output()` tells why it died."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on {port} exited: {output()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server on {port} did not start")
 
 
 @contextmanager

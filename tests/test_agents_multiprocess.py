@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.databases import home_with_agent
-from tests.services import free_port, redis_server
+from tests.services import free_port, redis_server, wait_healthy
 from tests.test_agents_server import AgentSocket, last, login
 from tests.test_protocol_ws import Client
 
@@ -24,20 +23,6 @@ def _start(port: int, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
-def _wait_ready(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server on {port} exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server on {port} did not start")
-
-
 @pytest.fixture()
 def two_workers(tmp_path, new_database) -> Iterator[tuple[str, str]]:
     home, url = home_with_agent(tmp_path, new_database)
@@ -47,7 +32,7 @@ def two_workers(tmp_path, new_database) -> Iterator[tuple[str, str]]:
         procs = [_start(port, env) for port in ports]
         try:
             for port, proc in zip(ports, procs):
-                _wait_ready(port, proc)
+                wait_healthy(port, proc, lambda: proc.stderr.read().decode())  # type: ignore[union-attr]
             yield f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}"
         finally:
             for proc in procs:

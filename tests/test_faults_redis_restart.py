@@ -22,7 +22,7 @@ import pytest
 
 from bot.bus import RedisBus
 from tests.databases import home_with_agent
-from tests.services import _wait_port, free_port
+from tests.services import _wait_port, free_port, wait_healthy
 from tests.test_agents_server import AgentSocket, login
 from tests.test_protocol_ws import Client, idle
 
@@ -73,20 +73,6 @@ def _start_worker(port: int, env: dict[str, str], log_path: Path) -> subprocess.
         )
 
 
-def _wait_healthy(port: int, proc: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker on {port} exited: {log_path.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"worker on {port} did not start")
-
-
 @pytest.fixture()
 def workers(tmp_path: Path, new_database: Any, redis_process: RestartableRedis) -> Iterator[tuple[str, str]]:
     """Two server processes (scripted engine) sharing one database and the restartable Redis."""
@@ -97,7 +83,7 @@ def workers(tmp_path: Path, new_database: Any, redis_process: RestartableRedis) 
     procs = [_start_worker(port, env, log) for port, log in zip(ports, logs)]
     try:
         for port, proc, log in zip(ports, procs, logs):
-            _wait_healthy(port, proc, log)
+            wait_healthy(port, proc, log.read_text)
         yield f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}"
         assert all(proc.poll() is None for proc in procs), "a worker exited during the test"
     finally:
