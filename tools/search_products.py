@@ -70,6 +70,9 @@ async def search_products(
         sources=ctx.services.get("catalog_sources"),
     )
     hits = await catalog.asearch(query, k, filters)
+    constrained = filters != SearchFilters(sources=filters.sources)
+    if not constrained:  # nothing filtered out: the hits are the best matches already
+        return ProductSearchResult(query=query, hits=hits)
     best = await catalog.asearch(query, 1, SearchFilters(sources=filters.sources))
     if not best:
         return ProductSearchResult(query=query, hits=hits)
