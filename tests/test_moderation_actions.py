@@ -110,3 +110,16 @@ def test_load_moderator_without_a_trained_model_runs_rules_and_package(tmp_path:
     assert angry.action == "allow"
     assert moderator.check("where is my order? it's been two weeks").action == "allow"
     assert moderator.check("send me nude pics").action == "block"
+
+
+def test_profanity_probs_equal_the_package_model() -> None:
+    """The compiled alt-profanity-check ensemble gives predict_proba's numbers."""
+    import numpy as np
+    from profanity_check import profanity_check as package
+
+    from policies.moderation.classifier import profanity_probs
+
+    texts = ["this blender is garbage, I want my money back", "you are a worthless idiot", "hello", "", "where is order #W2378156?"]
+    expected = package.model.predict_proba(package.vectorizer.transform(texts))[:, 1]
+    assert np.allclose(profanity_probs(texts), expected, rtol=0, atol=1e-12)
+    assert profanity_probs([]).shape == (0,)
