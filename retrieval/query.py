@@ -57,6 +57,23 @@ class Vocabulary:
     value_forms: dict[tuple[str, str], str] = field(default_factory=dict)  # (name, normalised value) -> as written
     boolean_names: set[str] = field(default_factory=set)  # options whose values are yes/no
     names: set[str] = field(default_factory=set)
+    _checks: list[tuple[str, str, tuple[str, ...]]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def option_checks(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(option name, value as written, phrases that name it in a query), worked out once per
+        vocabulary: a query then only tests the phrases. Short values ("M", "10") count only next
+        to their option name ("size M", "M size"); vague values and yes/no options are left out."""
+        if self._checks is None:
+            checks = []
+            for norm, names in self.values.items():
+                if norm in _VAGUE_VALUES:
+                    continue
+                short = len(norm) < 3 or re.fullmatch(r"\d{1,2}", norm) is not None
+                for name in sorted(names - self.boolean_names):
+                    phrases = (f"{normalise(name)} {norm}", f"{norm} {normalise(name)}") if short else (norm,)
+                    checks.append((name, self.value_forms[(name, norm)], phrases))
+            self._checks = checks
+        return self._checks
 
     @classmethod
     def from_products(cls, products: list[CatalogProduct]) -> "Vocabulary":
@@ -146,21 +163,9 @@ def parse_query(query: str, vocab: Vocabulary | None = None) -> ParsedQuery:
     for norm, brand in vocab.brands.items():
         if len(norm) >= 2 and _phrase(text, norm):
             parsed.brands.append(brand)
-    for norm, names in vocab.values.items():
-        if norm in _VAGUE_VALUES:
-            continue
-        candidates = names - vocab.boolean_names
-        if not candidates:
-            continue
-        short = len(norm) < 3 or re.fullmatch(r"\d{1,2}", norm) is not None
-        for name in sorted(candidates):
-            # Short values ("M", "10") count only next to their option name: "size M", "M size".
-            if short:
-                found = _phrase(text, f"{normalise(name)} {norm}") or _phrase(text, f"{norm} {normalise(name)}")
-            else:
-                found = _phrase(text, norm)
-            if found:
-                parsed.options.setdefault(name, set()).add(vocab.value_forms[(name, norm)])
+    for name, written, phrases in vocab.option_checks():
+        if any(_phrase(text, phrase) for phrase in phrases):
+            parsed.options.setdefault(name, set()).add(written)
     for name in vocab.boolean_names:
         found = _phrase(text, normalise(name))
         if found:

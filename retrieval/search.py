@@ -194,24 +194,27 @@ class ProductSearch:
             [math.log1p(max(p.popularity, 0.0)) / math.log1p(top_pop[p.source]) if top_pop[p.source] > 0 else 0.0 for p in products]
         )
 
-    def dense_ranking(self, text: str, depth: int) -> list[tuple[int, float]]:
+    def dense_ranking(self, text: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """(product positions, cosine scores), best first, at most `depth` of them."""
         if self.index is None or not self.index.ids:
-            return []
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
         vector = self.embedder.embed_query(text)
         scores, rows = self.index.search(vector[None, :], depth)
         rows, scores = rows[0], scores[0]
         found = rows >= 0
         positions, scores = self.row_to_pos[rows[found]], scores[found]
         known = positions >= 0  # rows of products no longer in the store map to -1
-        return list(zip(positions[known].tolist(), scores[known].tolist()))
+        return positions[known], scores[known].astype(np.float64)
 
-    def lexical_ranking(self, text: str, depth: int) -> list[tuple[int, float]]:
+    def lexical_ranking(self, text: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """(product positions, BM25 scores > 0), best first, at most `depth` of them."""
         tokens = tokenize(text)
         if not tokens or self.bm25 is None:
-            return []
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
         scores = self.bm25_scores(tokens)
-        top = np.argsort(-scores)[:depth]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+        top = np.argsort(-scores, kind="stable")[:depth]
+        top = top[scores[top] > 0]
+        return top, scores[top]
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:
         """BM25Okapi scores of every product for `tokens` (rank_bm25's formula and IDF)."""
@@ -227,18 +230,20 @@ class ProductSearch:
             scores[docs] += idf * (freq * (bm25.k1 + 1) / (freq + bm25.k1 * (1 - bm25.b + bm25.b * self.doc_len[docs] / bm25.avgdl)))
         return scores
 
-    def _dense_part(self, rank: int, score: float) -> float:
-        return 1.0 / (self.rrf_k + rank + 1) if self.fusion == "rrf" else score
+    def _fusion_parts(self, scores: np.ndarray, top: float = 1.0) -> np.ndarray:
+        """Each ranked candidate's share of the fused score: its reciprocal rank, or its score
+        scaled by the list's best (`top`)."""
+        if self.fusion == "rrf":
+            return 1.0 / (self.rrf_k + np.arange(len(scores)) + 1)
+        return scores / top
 
-    def _lexical_part(self, rank: int, score: float, top: float) -> float:
-        return 1.0 / (self.rrf_k + rank + 1) if self.fusion == "rrf" else score / top
-
-    def _lexical_confidence(self, text: str, lexical: list[tuple[int, float]]) -> float:
+    def _lexical_confidence(self, text: str, lexical: tuple[np.ndarray, np.ndarray]) -> float:
         """1, or (with `lexical_gate`) the share of the query's IDF mass that the best lexical
         match contains: BM25 votes fully when its top product has the query's rare words, and
         little when it matched one incidental word."""
-        if not self.lexical_gate or not lexical or self.bm25 is None:
-            return 1.0 if lexical else 0.0
+        found = len(lexical[0]) > 0
+        if not self.lexical_gate or not found or self.bm25 is None:
+            return 1.0 if found else 0.0
         tokens = list(dict.fromkeys(tokenize(text)))
         # A word no product contains is the rarest there is (BM25's IDF at document frequency 0):
         # it is query content that BM25 cannot match, so it counts against the gate.
@@ -247,7 +252,7 @@ class ProductSearch:
         total = sum(idf)
         if total <= 0:
             return 0.0
-        best = self.doc_tokens[lexical[0][0]]
+        best = self.doc_tokens[int(lexical[0][0])]
         share = sum(w for t, w in zip(tokens, idf) if t in best) / total
         return share if share >= self.lexical_gate else 0.0
 
@@ -255,18 +260,24 @@ class ProductSearch:
         filters = filters or SearchFilters()
         parsed = parse_query(query, self.vocab) if mode == "hybrid" else ParsedQuery(text=query)
         depth = len(self.products) if len(self.products) <= 50_000 else 1000
-        fused: dict[int, float] = {}
-        dense_rank: dict[int, int] = {}
+        # Fused scores for every product at once (numpy); a product neither ranking found is
+        # not a candidate. Candidates are visited best first, ties in the order they were found
+        # (dense rank, then lexical rank).
+        fused = np.zeros(len(self.products))
+        found_at = np.full(len(self.products), len(self.products) * 2, dtype=np.int64)
         if mode in ("hybrid", "dense"):
-            for rank, (pos, score) in enumerate(self.dense_ranking(parsed.text, depth)):
-                dense_rank[pos] = rank
-                fused[pos] = fused.get(pos, 0.0) + (self._dense_part(rank, score) if mode == "hybrid" else score)
+            positions, scores = self.dense_ranking(parsed.text, depth)
+            np.add.at(fused, positions, self._fusion_parts(scores) if mode == "hybrid" else scores)
+            np.minimum.at(found_at, positions, np.arange(len(positions)))
         if mode in ("hybrid", "lexical"):
             lexical = self.lexical_ranking(parsed.text, depth)
             weight = self.lexical_weight * (self._lexical_confidence(parsed.text, lexical) if mode == "hybrid" else 1.0)
-            top = lexical[0][1] if lexical else 1.0
-            for rank, (pos, score) in enumerate(lexical if weight > 0 else []):
-                fused[pos] = fused.get(pos, 0.0) + (weight * self._lexical_part(rank, score, top) if mode == "hybrid" else score)
+            positions, scores = lexical if weight > 0 else (lexical[0][:0], lexical[1][:0])
+            top = float(scores[0]) if len(scores) else 1.0
+            np.add.at(fused, positions, weight * self._fusion_parts(scores, top) if mode == "hybrid" else scores)
+            np.minimum.at(found_at, positions, len(self.products) + np.arange(len(positions)))
+        candidates = np.flatnonzero(found_at < len(self.products) * 2)
+        candidates = candidates[np.lexsort((found_at[candidates], -fused[candidates]))]
         brand_hints = {normalise(b) for b in parsed.brands}
         groups: dict[str, set[str]] = {}
         for name, values in parsed.options.items():
@@ -279,7 +290,7 @@ class ProductSearch:
         max_bonus = self.popularity_weight if mode == "hybrid" else 0.0
         best_scores: list[float] = []  # min-heap of the k best scores so far
         kth_best = -math.inf
-        for pos, score in sorted(fused.items(), key=lambda item: -item[1]):
+        for pos, score in zip(candidates.tolist(), fused[candidates].tolist()):
             # Candidates come best first and bonuses are bounded: stop once none can reach the top k.
             if len(results) >= k and score * max_factor + max_bonus < kth_best:
                 break
