@@ -1,0 +1,89 @@
+"""`shopbot serve --workers 2`: each worker listens on its own SO_REUSEPORT socket, so the kernel
+spreads connections over both; a worker that dies is replaced; SIGTERM stops them all."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from benchmarks.load import server_pids
+from bot.settings import Settings
+from tests.services import free_port, wait_healthy
+
+
+def _connection_owners(port: int, pids: set[int]) -> dict[int, int]:
+    """How many established connections to `port` each of `pids` holds (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            if parts[3] == "01" and int(parts[1].split(":")[1], 16) == port:
+                inodes.add(parts[9])
+    owners = {pid: 0 for pid in pids}
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.removeprefix("socket:[").rstrip("]") in inodes:
+                owners[pid] += 1
+    return owners
+
+
+def _wait_for_workers(port: int, count: int, gone: int | None = None, timeout: float = 60.0) -> set[int]:
+    """The `count` listening worker pids once /healthz answers (and `gone` is no longer one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = server_pids(port)
+        if len(pids) == count and gone not in pids:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    return pids
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"{count} workers did not come up on {port}: {server_pids(port)}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_two_workers_share_connections_and_a_dead_worker_is_replaced(shopbot_home: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--workers", "2"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "SHOPBOT_ALLOWED_ORIGINS": "*"},
+        )
+    try:
+        wait_healthy(port, proc, log.read_text)
+        workers = _wait_for_workers(port, 2)
+        assert proc.pid not in workers  # the supervisor never accepts connections itself
+        sockets = [await websockets.connect(f"ws://127.0.0.1:{port}/ws") for _ in range(40)]
+        try:
+            for ws in sockets:
+                await ws.send('{"type": "session_request", "session_id": null, "last_seq": null, "token": null}')
+                assert '"session_confirm"' in await ws.recv()
+            owners = _connection_owners(port, workers)
+            assert sum(owners.values()) == 40 and min(owners.values()) > 0, owners
+        finally:
+            for ws in sockets:
+                await ws.close()
+
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        replaced = _wait_for_workers(port, 2, gone=victim)
+        assert victim not in replaced and len(replaced & workers) == 1
+        assert "starting another" in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    assert not server_pids(port)
