@@ -54,6 +54,19 @@ def server_pids(port: int) -> set[int]:
     return pids
 
 
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds the processes `pids` have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def server_rss_mb(port: int) -> float:
     """Resident memory of every process listening on `port`."""
     total = 0
@@ -275,10 +288,15 @@ async def main() -> None:
         report["idle"]["server_rss_mb_before"] = round(baseline, 1)
         report["idle"]["kb_per_socket"] = round((report["idle"]["server_rss_mb"] - baseline) * 1024 / max(1, args.idle), 1)
     if args.sessions:
+        # Server CPU per turn: less sensitive than turns/s to what else the machine is doing.
+        pids = server_pids(port)
+        cpu_before = cpu_seconds(pids)
         report["active"] = await active_phase(
             args.url, args.home, args.sessions, args.turns, args.timeout, mix=args.mix, think=args.think, ramp=args.ramp,
             processes=args.processes, seed=args.seed if args.seed is not None else random.randrange(1 << 30),
         )
+        turns_done = max(1, report["active"]["turns_done"])
+        report["active"]["server_cpu_ms_per_turn"] = round(1000 * (cpu_seconds(pids) - cpu_before) / turns_done, 1)
     report["server_rss_mb_after"] = round(server_rss_mb(port), 1)
     print(json.dumps(report, indent=2))
 

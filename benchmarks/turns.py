@@ -73,17 +73,22 @@ async def one_session(url: str, n: int, turns: int, ttft: list[float], full: lis
                 return  # a person takes over: the bot stays quiet, this session is done
 
 
-async def level(url: str, sessions: int, turns: int, think: float = 0.0) -> dict[str, Any]:
+async def level(url: str, sessions: int, turns: int, think: float = 0.0, server_pid: int | None = None) -> dict[str, Any]:
+    from benchmarks.load import cpu_seconds
+
     ttft: list[float] = []
     full: list[float] = []
+    cpu_before = cpu_seconds({server_pid}) if server_pid else 0.0
     started = time.perf_counter()
     await asyncio.gather(*(one_session(url, n, turns, ttft, full, think) for n in range(sessions)))
     wall = time.perf_counter() - started
+    cpu = cpu_seconds({server_pid}) - cpu_before if server_pid else float("nan")
     ms = lambda v: round(v * 1000, 1)  # noqa: E731
     return {
         "sessions": sessions, "think_s": think, "turns": len(full), "turns_per_s": round(len(full) / wall, 1),
         "ttft_p50": ms(percentile(ttft, 50)), "ttft_p95": ms(percentile(ttft, 95)), "ttft_p99": ms(percentile(ttft, 99)),
         "turn_p50": ms(percentile(full, 50)), "turn_p95": ms(percentile(full, 95)), "turn_p99": ms(percentile(full, 99)),
+        "server_cpu_ms_per_turn": round(1000 * cpu / max(1, len(full)), 1),
     }
 
 
@@ -120,13 +125,13 @@ def write_docs(rows: list[dict[str, Any]], args: argparse.Namespace, engine_name
         + (" --home HOME` (a home prepared by `shopbot up`: demo store, index, trained engine and moderation)" if args.engine == "default" else "`")
         + f" on {platform.machine()} Linux, {os.cpu_count()} CPU cores, no GPU, {time.strftime('%Y-%m-%d')}.",
         "",
-        "| sessions | turns | turns/s | TTFT p50 | TTFT p95 | TTFT p99 | turn p50 | turn p95 | turn p99 |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| sessions | turns | turns/s | TTFT p50 | TTFT p95 | TTFT p99 | turn p50 | turn p95 | turn p99 | server CPU per turn |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['sessions']} | {r['turns']} | {r['turns_per_s']} | {r['ttft_p50']} ms | {r['ttft_p95']} ms | {r['ttft_p99']} ms "
-            f"| {r['turn_p50']} ms | {r['turn_p95']} ms | {r['turn_p99']} ms |"
+            f"| {r['turn_p50']} ms | {r['turn_p95']} ms | {r['turn_p99']} ms | {r['server_cpu_ms_per_turn']} ms |"
         )
     if args.note:
         lines += ["", args.note]
@@ -217,7 +222,7 @@ def main() -> int:
         await level(url, 1, 2)  # warm-up
         rows = []
         for n in [int(x) for x in args.sessions.split(",")]:
-            row = await level(url, n, args.turns, args.think)
+            row = await level(url, n, args.turns, args.think, proc.pid)
             print(json.dumps(row), flush=True)
             rows.append(row)
         return rows + [{"engine": health["engine"], "moderation": health["moderation"]}]
