@@ -68,8 +68,13 @@ def _ownership(row: OwnershipRow | None) -> Ownership:
 
 
 async def get_ownership(db: Database, conversation_id: str) -> Ownership:
+    """Who owns the conversation now (read once a turn: a plain SELECT, no ORM object)."""
+    stmt = select(OwnershipRow.mode, OwnershipRow.agent, OwnershipRow.reason, OwnershipRow.summary).where(
+        OwnershipRow.conversation_id == conversation_id
+    )
     async with db.read() as session:
-        return _ownership(await session.get(OwnershipRow, conversation_id))
+        row = (await session.execute(stmt)).first()
+    return Ownership() if row is None else Ownership(Mode(row.mode), row.agent, row.reason, row.summary)
 
 
 async def apply(

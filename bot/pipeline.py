@@ -95,11 +95,14 @@ class TurnPipeline:
         silenced_before = live.bot_silenced
         if action is Action.takeover:
             live.bot_silenced = True  # before the takeover commits: nothing of the bot after the ack
+        live.ownership_in_flight += 1
         try:
             ownership = await handoff_store.apply(self.db, session_id, action, agent=agent)
         except BaseException:
             live.bot_silenced = silenced_before
             raise
+        finally:
+            live.ownership_in_flight -= 1
         live.bot_silenced = ownership.mode is not Mode.bot
         live.conversation_state = ownership.mode.value
         await self._store(
@@ -326,7 +329,9 @@ class TurnPipeline:
                 mode = (await handoff_store.apply(self.db, live.session_id, Action.reopen)).mode
             except HandoffError as exc:
                 log.warning("reopen of %s refused: %s", live.session_id, exc.message)
-        if changes != live.ownership_changes:  # changed here while we read: the newer state stands
+        if changes != live.ownership_changes or live.ownership_in_flight:
+            # Changed here while we read, or a change is still committing (what we read may be
+            # from before it): the local state stands, and a takeover's silence with it.
             return live.conversation_state
         live.bot_silenced = mode is not Mode.bot
         if mode.value != live.conversation_state:

@@ -152,6 +152,7 @@ class LiveSession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # guards seq allocation and appends
     bot_silenced: bool = False  # set the moment a human takes over: the bot's turn stops streaming
     ownership_changes: int = 0  # bumped by every local ownership change (stale reads must not undo one)
+    ownership_in_flight: int = 0  # local ownership changes not yet committed (a read now may be stale)
 
     def next_seq(self) -> int:
         self.seq += 1
