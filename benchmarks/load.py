@@ -34,24 +34,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def server_pids(port: int) -> set[int]:
-    """The processes listening on `port` (Linux /proc)."""
+LISTEN, ESTABLISHED = "0A", "01"  # TCP states in /proc/net/tcp
+
+
+def socket_owners(port: int, state: str = LISTEN) -> dict[int, int]:
+    """pid -> how many of its sockets on local `port` are in `state` (Linux /proc)."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             parts = line.split()
-            if parts[3] == "0A" and int(parts[1].split(":")[1], 16) == port:
+            if parts[3] == state and int(parts[1].split(":")[1], 16) == port:
                 inodes.add(parts[9])
-    pids: set[int] = set()
+    owners: dict[int, int] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                if os.readlink(f"/proc/{pid}/fd/{fd}").removeprefix("socket:[").rstrip("]") in inodes:
-                    pids.add(int(pid))
-                    break
+            held = sum(os.readlink(f"/proc/{pid}/fd/{fd}").removeprefix("socket:[").rstrip("]") in inodes for fd in os.listdir(f"/proc/{pid}/fd"))
         except OSError:
             continue
-    return pids
+        if held:
+            owners[int(pid)] = held
+    return owners
+
+
+def server_pids(port: int) -> set[int]:
+    """The processes listening on `port` (Linux /proc)."""
+    return set(socket_owners(port, LISTEN))
 
 
 def cpu_seconds(pids: set[int]) -> float:

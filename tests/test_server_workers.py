@@ -13,29 +13,9 @@ import httpx
 import pytest
 import websockets
 
-from benchmarks.load import server_pids
+from benchmarks.load import ESTABLISHED, server_pids, socket_owners
 from bot.settings import Settings
 from tests.services import free_port, wait_healthy
-
-
-def _connection_owners(port: int, pids: set[int]) -> dict[int, int]:
-    """How many established connections to `port` each of `pids` holds (Linux /proc)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            parts = line.split()
-            if parts[3] == "01" and int(parts[1].split(":")[1], 16) == port:
-                inodes.add(parts[9])
-    owners = {pid: 0 for pid in pids}
-    for pid in pids:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.removeprefix("socket:[").rstrip("]") in inodes:
-                owners[pid] += 1
-    return owners
 
 
 def _wait_for_workers(port: int, count: int, gone: int | None = None, timeout: float = 60.0) -> set[int]:
@@ -71,7 +51,7 @@ async def test_two_workers_share_connections_and_a_dead_worker_is_replaced(shopb
             for ws in sockets:
                 await ws.send('{"type": "session_request", "session_id": null, "last_seq": null, "token": null}')
                 assert '"session_confirm"' in await ws.recv()
-            owners = _connection_owners(port, workers)
+            owners = {pid: socket_owners(port, ESTABLISHED).get(pid, 0) for pid in workers}
             assert sum(owners.values()) == 40 and min(owners.values()) > 0, owners
         finally:
             for ws in sockets:
