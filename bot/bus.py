@@ -119,6 +119,8 @@ class RedisBus:
         self._last_warning = 0.0
         self._publish_paused_until = 0.0
         self.publish_failures = 0
+        self._outbox: list[tuple[str, str, asyncio.Future[None]]] = []  # (channel, JSON, done) waiting to be sent
+        self._publisher: asyncio.Task[None] | None = None
 
     def _warn(self, what: str, exc: BaseException) -> None:
         now = time.monotonic()
@@ -127,16 +129,37 @@ class RedisBus:
             log.warning("redis bus: %s failed (%s: %s); the database stays the record, retrying", what, type(exc).__name__, exc)
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        """Publish; when Redis is unreachable the message is dropped and logged, never raised."""
+        """Publish; when Redis is unreachable the message is dropped and logged, never raised.
+
+        Messages queue in order and one task sends whatever has queued as one pipeline (one
+        connection, one round trip), so a burst of frames never needs a connection each: redis-py's
+        pool holds 100, and hundreds of concurrent publishes used to exhaust it. Returns once the
+        message's batch was sent or dropped."""
         if time.monotonic() < self._publish_paused_until:
             self.publish_failures += 1
             return
-        try:
-            await self._redis.publish(channel, json.dumps(message))
-        except self._errors as exc:
-            self.publish_failures += 1
-            self._publish_paused_until = time.monotonic() + self.PUBLISH_PAUSE_S
-            self._warn("publish", exc)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.append((channel, json.dumps(message), done))
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_queued())
+        await asyncio.shield(done)
+
+    async def _publish_queued(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for channel, data, _ in batch:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+            except self._errors as exc:
+                self.publish_failures += len(batch)
+                self._publish_paused_until = time.monotonic() + self.PUBLISH_PAUSE_S
+                self._warn("publish", exc)
+            finally:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     async def subscribe(self, channel: str) -> Subscription:
         async with self._lock:
@@ -231,6 +254,8 @@ class RedisBus:
         return answered and (self._reader is None or self.connected)
 
     async def close(self) -> None:
+        if self._publisher is not None:
+            await asyncio.gather(self._publisher, return_exceptions=True)  # what is queued goes out first
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
