@@ -123,31 +123,3 @@ def test_profanity_probs_equal_the_package_model() -> None:
     expected = package.model.predict_proba(package.vectorizer.transform(texts))[:, 1]
     assert np.allclose(profanity_probs(texts), expected, rtol=0, atol=1e-12)
     assert profanity_probs([]).shape == (0,)
-
-
-def test_bot_replies_are_scored_sentence_by_sentence_and_cached(tmp_path: Path) -> None:
-    """A bot reply's classifier scores are the maxima over its sentences; sentences scored before
-    (stock phrases, catalog lines) are not scored again; one harmful sentence in a long listing
-    still flags the reply."""
-    moderator = load_moderator(Settings.from_env(home=tmp_path, data_dir=None))
-    classifier = moderator.classifier
-    assert classifier is not None
-    scored: list[str] = []
-    score_batch = classifier.score_batch
-
-    def counting(texts: list[str]) -> list[dict[str, float]]:
-        scored.extend(texts)
-        return score_batch(texts)
-
-    classifier.score_batch = counting  # type: ignore[method-assign]
-    listing = "Here is what I found: Desk Lamp ($39.00); Bluetooth Speaker ($150.00); Wireless Earbuds ($59.00)."
-    assert moderator.check(listing, "bot").action == "allow"
-    assert len(scored) == 4  # the opening and three products
-    assert moderator.check(listing, "bot").action == "allow"
-    assert len(scored) == 4  # all four from the cache
-    insult = "you are a worthless fucking idiot."
-    mixed = moderator.check(f"Here is what I found: Desk Lamp ($39.00); {insult} Anything else?", "bot")
-    assert mixed.action == "flag" and "harassment" in mixed.reasons
-    assert set(scored[4:]) == {insult, "anything else?"}  # only the new sentences
-    alone = moderator.scores(insult, "shopper")
-    assert mixed.scores["offensive"] == pytest.approx(alone["offensive"])

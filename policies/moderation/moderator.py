@@ -8,9 +8,6 @@ redacted.
 from __future__ import annotations
 
 import logging
-import re
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
@@ -32,12 +29,6 @@ log = logging.getLogger(__name__)
 MAX_RULE_CHARS = 50_000  # rules read this much of a message; longer input is cut for detection only
 MAX_CLASSIFIER_CHARS = 4_000  # the encoder sees 128 tokens anyway; n-grams need not read a novel
 _PRECEDENCE = {"support": 4, "block": 3, "flag": 2, "redact": 1, "allow": 0}
-# Bot replies are scored by the classifier sentence by sentence (a list's items count as
-# sentences); the reply takes each score's maximum. The engine's replies are stock phrases and
-# catalog lines ("Here is what I found:", "Desk Lamp ($39.00);"), so almost every segment was
-# scored before and comes from this cache; a harmful sentence is not diluted by a long listing.
-_SEGMENT_END = re.compile(r"(?<=[.!?:;])\s+")
-SEGMENT_CACHE_SIZE = 8192
 
 
 class Classifier(Protocol):
@@ -57,8 +48,6 @@ class ShopModerator:
         if isinstance(classifier, TrainedClassifier):
             config = config.with_unsafe_threshold(classifier.unsafe_threshold)
         self.config = config
-        self._segments: OrderedDict[str, dict[str, float]] = OrderedDict()  # normalised segment -> scores
-        self._segments_lock = threading.Lock()
 
     @property
     def mode(self) -> str:
@@ -71,36 +60,10 @@ class ShopModerator:
         out = [dict(rule_categories(n, source)) for n in normalized]
         todo = [i for i, n in enumerate(normalized) if n]
         if self.classifier is not None and todo:
-            clipped = [normalized[i][:MAX_CLASSIFIER_CHARS] for i in todo]
-            scored = self._reply_scores(self.classifier, clipped) if source == "bot" else self.classifier.score_batch(clipped)
-            for i, cls in zip(todo, scored):
+            for i, cls in zip(todo, self.classifier.score_batch([normalized[i][:MAX_CLASSIFIER_CHARS] for i in todo])):
                 for name, value in cls.items():
                     out[i][name] = max(value, out[i].get(name, 0.0)) if name in CLASSIFIER_CATEGORIES else value
         return out
-
-    def _reply_scores(self, classifier: Classifier, normalized: list[str]) -> list[dict[str, float]]:
-        """Classifier scores of bot replies: each score's maximum over the reply's sentences."""
-        segments = [[seg for seg in _SEGMENT_END.split(text) if seg] or [text] for text in normalized]
-        with self._segments_lock:
-            known = {seg: self._segments[seg] for segs in segments for seg in segs if seg in self._segments}
-            for seg in known:
-                self._segments.move_to_end(seg)
-        missing = list(dict.fromkeys(seg for segs in segments for seg in segs if seg not in known))
-        if missing:
-            fresh = dict(zip(missing, classifier.score_batch(missing)))
-            known.update(fresh)
-            with self._segments_lock:
-                self._segments.update(fresh)
-                while len(self._segments) > SEGMENT_CACHE_SIZE:
-                    self._segments.popitem(last=False)
-        results = []
-        for segs in segments:
-            merged: dict[str, float] = {}
-            for seg in segs:
-                for name, value in known[seg].items():
-                    merged[name] = max(value, merged.get(name, value))
-            results.append(merged)
-        return results
 
     def scores(self, text: str, source: Source = "shopper") -> dict[str, float]:
         return self.scores_batch([text], source)[0]
