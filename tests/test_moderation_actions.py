@@ -123,3 +123,17 @@ def test_profanity_probs_equal_the_package_model() -> None:
     expected = package.model.predict_proba(package.vectorizer.transform(texts))[:, 1]
     assert np.allclose(profanity_probs(texts), expected, rtol=0, atol=1e-12)
     assert profanity_probs([]).shape == (0,)
+
+
+def test_the_bots_stock_replies_pass_the_fallback_moderator(tmp_path: Path) -> None:
+    """On a fresh machine (rules+package mode) the engine's own stock phrases are not flagged:
+    a flagged greeting would send every new conversation to the agents' queue."""
+    from bot import engine_replies
+
+    moderator = load_moderator(Settings.from_env(home=tmp_path, data_dir=None))
+    assert moderator.mode == "rules+package"
+    stock = [engine_replies.greeting(), engine_replies.ask_auth(), engine_replies.clarify(), engine_replies.goodbye(),
+             engine_replies.small_talk(), engine_replies.declined(), engine_replies.out_of_scope()]
+    for text in stock:
+        result = moderator.check(text, "bot")
+        assert result.action == "allow", (text, result.reasons, result.scores.get("unsafe"))
