@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import DateTime, Integer, String, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -61,7 +62,8 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _ownership(row: OwnershipRow | None) -> Ownership:
+def _ownership(row: Any) -> Ownership:
+    """An OwnershipRow, or a result row with its mode, agent, reason and summary columns."""
     if row is None:
         return Ownership()
     return Ownership(Mode(row.mode), row.agent, row.reason, row.summary)
@@ -73,8 +75,7 @@ async def get_ownership(db: Database, conversation_id: str) -> Ownership:
         OwnershipRow.conversation_id == conversation_id
     )
     async with db.read() as session:
-        row = (await session.execute(stmt)).first()
-    return Ownership() if row is None else Ownership(Mode(row.mode), row.agent, row.reason, row.summary)
+        return _ownership((await session.execute(stmt)).first())
 
 
 async def apply(

@@ -93,7 +93,6 @@ def serve_workers(count: int, host: str, port: int) -> int:
     def start() -> Any:
         process = context.Process(target=_worker, args=(host, port), name="shopbot-worker")
         process.start()
-        process.started_at = time.monotonic()  # type: ignore[attr-defined]
         return process
 
     stopping = False
@@ -105,18 +104,20 @@ def serve_workers(count: int, host: str, port: int) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     workers = [start() for _ in range(count)]
+    started = [time.monotonic()] * count
     log.info("serving http://%s:%d with %d workers (one SO_REUSEPORT socket each)", host, port, count)
     code = 0
     while not stopping:
         for n, worker in enumerate(workers):
             if worker.is_alive():
                 continue
-            if time.monotonic() - worker.started_at < QUICK_EXIT_S:
-                log.error("worker %s exited %.1f s after starting (code %s): stopping", worker.pid, time.monotonic() - worker.started_at, worker.exitcode)
+            lived = time.monotonic() - started[n]
+            if lived < QUICK_EXIT_S:
+                log.error("worker %s exited %.1f s after starting (code %s): stopping", worker.pid, lived, worker.exitcode)
                 stopping, code = True, 1
                 break
             log.warning("worker %s exited (code %s): starting another", worker.pid, worker.exitcode)
-            workers[n] = start()
+            workers[n], started[n] = start(), time.monotonic()
         time.sleep(0.2)
     for worker in workers:
         if worker.is_alive():
