@@ -3,9 +3,10 @@
 Loads the trained model from $SHOPBOT_HOME/models/engine and times `DecisionPolicy.decide` on
 decision points of its dev transcripts, in conversation order. Three regimes:
 - cold: the text-embedding cache is cleared before every decision (all three texts are encoded);
-- live: as in the server, where the engine embeds its own reply right after sending it
-  (`ShopEngine.run_turn` warms the cache) and embedded the shopper's previous message at the
-  previous turn: only the shopper's new message is encoded;
+- live: the engine's own reply and the shopper's previous message were encoded at earlier
+  turns (moderation reads the reply; `ShopEngine.run_turn` warms it too): only the shopper's new
+  message is encoded. (In the server the moderator has encoded that one as well, just before the
+  decision: retrieval/minilm_int8.py shares the pass.)
 - conversation: decisions in order with the cache kept (what `shopbot evaluate` sees: several
   decisions share the same last shopper and agent messages).
 Prints medians and tail percentiles in milliseconds.
@@ -36,7 +37,7 @@ def main() -> None:
 
     settings = Settings.from_env()
     policy = load_policy(settings)
-    encoder = policy.proposer.router.encoder
+    encoder = policy.proposer.router.encoder.encoder  # the shared int8 encoder (retrieval/minilm_int8.py)
     dev = read_jsonl(settings.models_dir / "engine" / "dev.jsonl")
     points = [ctx for t in dev for ctx, _ in decision_points(t)][: args.n]
     for ctx in points[:5]:  # warm-up (lazy init, allocator)
@@ -46,14 +47,14 @@ def main() -> None:
     from policies.router import previous_user_text, texts_of
 
     for regime in ("cold", "live", "conversation"):
-        encoder.cache.clear()
+        encoder.clear_cache()
         times = []
         for ctx in points:
             if regime in ("cold", "live"):
-                encoder.cache.clear()
+                encoder.clear_cache()
             if regime == "live":  # encoded at earlier turns: our last reply, the shopper's previous message
                 view = ConversationView.parse(ctx)
-                encoder.encode([texts_of(view)[1], previous_user_text(view)])
+                policy.proposer.router.encoder.encode([texts_of(view)[1], previous_user_text(view)])
             started = time.perf_counter()
             policy.decide(ctx)
             times.append((time.perf_counter() - started) * 1000)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.settings import Settings
+from retrieval.minilm_int8 import shared_encoder
 from policies.moderation import ShopModerator, load_moderator
 from policies.moderation.benign_text import generate_benign
 from policies.moderation.classifier import PackageClassifier
@@ -60,8 +61,10 @@ def main() -> None:
         from policies.moderation.evaluate import read_moderation_jsonl
 
         sets["openai prompts"] = [r["prompt"] for r in read_moderation_jsonl(openai)][: args.n]
-    moderators: dict[str, ShopModerator] = {"rules only": ShopModerator(None), "rules+package": ShopModerator(PackageClassifier())}
-    trained = load_moderator(settings)
+    # No cache of recent texts: every message is encoded, as a message the server sees first.
+    package = PackageClassifier(shared_encoder(settings.models_dir, cache=False))
+    moderators: dict[str, ShopModerator] = {"rules only": ShopModerator(None), "rules+package": ShopModerator(package)}
+    trained = load_moderator(settings, cache=False)
     if trained.mode == "classifier+rules":
         moderators["classifier+rules"] = trained
     report: dict[str, object] = {"cpu_count": os.cpu_count(), "threads": args.threads, "results": {}}

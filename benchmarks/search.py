@@ -236,7 +236,7 @@ async def _query_latency(catalog, queries: list[str], repeats: int) -> dict:  # 
     catalog.search("warm up", 10)
     cold, warm = [], []
     for q in queries:  # first sight of each query: embeds it
-        catalog.embedder._queries.clear()
+        catalog.embedder.query_encoder.clear_cache()
         t = time.perf_counter()
         catalog.search(q, 10)
         cold.append(time.perf_counter() - t)

@@ -58,9 +58,10 @@ class RouterProposer:
         self.router = router
 
     def warm(self, reply_text: str) -> None:
-        from policies.router import MAX_TEXT
+        from policies.router import texts_of
 
-        self.router.encoder.encode([reply_text[:MAX_TEXT] or "(nothing)"])
+        view = ConversationView.parse([{"role": "assistant", "content": reply_text}])
+        self.router.encoder.encode([texts_of(view)[1]])  # usually cached: moderation read the reply
 
     def propose(self, view: ConversationView, tools: dict[str, Tool]) -> list[Decision]:
         prediction = self.router.predict_view(view)

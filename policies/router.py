@@ -1,7 +1,8 @@
 """The default policy: a next-step classifier over MiniLM sentence features plus dialogue state.
 
 The conversation is serialised compactly: the shopper's last message, the agent's last words and
-the shopper's message before (each embedded with the pretrained all-MiniLM-L6-v2 encoder), and a vector of dialogue-state
+the shopper's message before (each normalised as for moderation and embedded with the pretrained
+all-MiniLM-L6-v2 encoder, int8: the same pass moderation reads), and a vector of dialogue-state
 features read from the messages (last message role, last tool and whether it failed, who is
 authenticated, whether the shopper gave an email, a name and zip, an order id, a yes, whether the
 agent's last words listed an action for confirmation, the current order's status, ...).
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,9 @@ from bot.engine_args import (
 )
 
 from bot.store.records import ORDER_STATUSES as STATUSES  # noqa: E402
-from retrieval.embed import DIMENSION  # noqa: E402  (all-MiniLM-L6-v2: 384)
+from retrieval.minilm_int8 import EMBED_DIM as DIMENSION  # noqa: E402  (all-MiniLM-L6-v2: 384)
+from retrieval.minilm_int8 import MAX_CHARS  # noqa: E402
+from policies.moderation.normalize import normalize  # noqa: E402
 from tools.registry import EXTRA_TOOLS, STORE_TOOLS, default_tools  # noqa: E402
 
 RESPOND = "respond"
@@ -54,7 +56,7 @@ KEYWORDS = ("cancel", "return", "exchange", "modify", "change", "address", "paym
 FILLABLE = ("find_user_id_by_email", "find_user_id_by_name_zip", "get_order_details", "get_product_details", "calculate",
             "cancel_pending_order", "return_delivered_order_items", "exchange_delivered_order_items", "modify_pending_order_items",
             "modify_pending_order_payment", "modify_pending_order_address")
-MAX_TEXT = 400  # characters of each text given to the encoder
+MAX_TEXT = 400  # characters of the shopper's messages given to the encoder (the agent's: MAX_CHARS)
 
 
 def _last_call_names(view: ConversationView, n: int) -> list[str]:
@@ -120,7 +122,8 @@ def state_features(view: ConversationView) -> np.ndarray:
 
 
 def texts_of(view: ConversationView) -> tuple[str, str]:
-    return view.last_user[-MAX_TEXT:] or "(nothing)", view.last_assistant[:MAX_TEXT] or "(nothing)"
+    """The shopper's last message (its end, where the request usually is) and the agent's last words."""
+    return view.last_user[-MAX_TEXT:] or "(nothing)", view.last_assistant[:MAX_CHARS] or "(nothing)"
 
 
 def previous_user_text(view: ConversationView) -> str:
@@ -131,38 +134,23 @@ def previous_user_text(view: ConversationView) -> str:
 
 
 class TextEncoder:
-    """all-MiniLM-L6-v2 sentence embeddings with a small LRU cache (agents repeat themselves)."""
+    """Sentence vectors of the normalised text: the first block (the mean-pooled all-MiniLM-L6-v2
+    vector) of the shared int8 encoder (retrieval/minilm_int8.py). Moderation reads the same pass, so a
+    message the moderator has just checked costs the router nothing more."""
 
-    def __init__(self, path: str | None = None, cache_size: int = 4096) -> None:
-        from retrieval.embed import load_model
-
-        # The same loaded model as product search (one copy per process): mean-pooled, normalised
-        # vectors of at most 128 word pieces, on ONNX Runtime when available (retrieval/onnx_minilm.py).
-        self.model = load_model(path)
-        if type(self.model).__name__ == "SentenceTransformer":
-            import torch
-
-            # One intra-op thread: single short texts are latency-bound, and extra threads only
-            # contend with the server's other work on a small CPU.
-            torch.set_num_threads(1)
-        if self.model.max_seq_length != 128:  # the features the head was trained on
-            raise RuntimeError(f"router encoder: max_seq_length {self.model.max_seq_length}, trained with 128")
-        self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.cache_size = cache_size
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder  # a retrieval.minilm_int8.OnnxEncoder: shared_encoder(models_dir) when serving
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        return DIMENSION
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if missing:
-            vectors = self.model.encode(missing, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True)
-            for t, v in zip(missing, vectors):
-                self.cache[t] = v.astype(np.float32)
-                if len(self.cache) > self.cache_size and not progress:
-                    self.cache.popitem(last=False)
-        return np.stack([self.cache[t] if t in self.cache else self.model.encode([t], normalize_embeddings=True)[0] for t in texts])
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        keys = [normalize(t[:MAX_CHARS]) or "(nothing)" for t in texts]
+        unique = list(dict.fromkeys(keys))
+        vectors = self.encoder.embed(unique, progress=progress)[:, :DIMENSION]
+        row = {key: i for i, key in enumerate(unique)}
+        return vectors[[row[key] for key in keys]]
 
 
 def featurize(views: list[ConversationView], encoder: TextEncoder, progress: bool = False) -> np.ndarray:
@@ -170,9 +158,8 @@ def featurize(views: list[ConversationView], encoder: TextEncoder, progress: boo
 
     states = np.stack([state_features(v) for v in tqdm(views, desc="dialogue-state features", disable=not progress)])
     pairs = [texts_of(v) for v in views]
-    users = encoder.encode([u for u, _ in pairs], progress=progress)
-    agents = encoder.encode([a for _, a in pairs], progress=progress)
-    earlier = encoder.encode([previous_user_text(v) for v in views], progress=progress)  # cached: seen as `users` before
+    texts = [u for u, _ in pairs] + [a for _, a in pairs] + [previous_user_text(v) for v in views]
+    users, agents, earlier = np.split(encoder.encode(texts, progress=progress), 3)  # one pass per distinct text
     return np.concatenate([states * 2.0, users, agents, earlier], axis=1).astype(np.float32)
 
 
@@ -226,24 +213,45 @@ class Router:
 
     @classmethod
     def load(cls, directory: Path, encoder: TextEncoder | None = None) -> "Router":
+        """The saved model in `directory` (models_dir/engine), on the shared encoder by default."""
         import joblib
 
         path = directory / "router_head.joblib"
         if not path.is_file():
             raise FileNotFoundError(path)
         data = joblib.load(path)
-        card_path = directory / "model_card.json"
-        card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
-        encoder = encoder or TextEncoder()
-        expected = len(state_features(ConversationView.parse([]))) + 3 * encoder.dim
-        found = getattr(data["head"], "n_features_in_", expected)
-        if found != expected:
-            raise StaleModel(f"the model in {directory} expects {found} features, this version computes {expected}")
+        card = _card(directory)
+        problem = _stale(directory, data["head"], card)
+        if problem:
+            raise StaleModel(problem)
+        if encoder is None:
+            from retrieval.minilm_int8 import shared_encoder
+
+            encoder = TextEncoder(shared_encoder(directory.parent))
         return cls(encoder, data["head"], list(data["actions"]), card)
 
 
 class StaleModel(ValueError):
     """The saved model was trained by a different version of the feature code."""
+
+
+# What the sentence features are; a model card that names others was trained on other vectors.
+FEATURES = "all-MiniLM-L6-v2 int8 (ONNX Runtime, retrieval/minilm_int8.py), mean-pooled block, of normalised text"
+
+
+def _card(directory: Path) -> dict[str, Any]:
+    card_path = directory / "model_card.json"
+    return json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+
+
+def _stale(directory: Path, head: Any, card: dict[str, Any]) -> str | None:
+    expected = len(state_features(ConversationView.parse([]))) + 3 * DIMENSION
+    found = getattr(head, "n_features_in_", expected)
+    if found != expected:
+        return f"the model in {directory} expects {found} features, this version computes {expected}"
+    if card.get("features") != FEATURES:
+        return f"the model in {directory} was trained on other sentence features ({card.get('features', 'fp32 MiniLM')}); this version uses {FEATURES}"
+    return None
 
 
 def saved_model_problem(directory: Path) -> str | None:
@@ -253,9 +261,4 @@ def saved_model_problem(directory: Path) -> str | None:
     path = directory / "router_head.joblib"
     if not path.is_file():
         return f"no trained engine model in {directory}"
-    head = joblib.load(path)["head"]
-    expected = len(state_features(ConversationView.parse([]))) + 3 * DIMENSION
-    found = getattr(head, "n_features_in_", expected)
-    if found != expected:
-        return f"the model in {directory} expects {found} features, this version computes {expected}"
-    return None
+    return _stale(directory, joblib.load(path)["head"], _card(directory))

@@ -116,7 +116,7 @@ async def build_catalog_index(
     _, report.described = await refresh_descriptions(db, products, vocab)
     texts = [document_text(p) for p in products]
     keys = [text_hash(t) for t in texts]
-    embedder = embedder or Embedder()
+    embedder = embedder or Embedder(models_dir=settings.models_dir)
     cache = EmbeddingCache(settings.index_dir / CACHE_FILE, embedder.name, embedder.dimension)
     missing = set(cache.missing(keys))
     todo: dict[str, str] = {}  # one embedding per distinct text
@@ -163,7 +163,7 @@ class CatalogSearch:
     @classmethod
     async def load(cls, settings: Settings, db: Database, *, embedder: Any = None) -> "CatalogSearch":
         """Load the saved index and the catalog; raises `CatalogNotReady` when there is no index."""
-        embedder = embedder or Embedder()
+        embedder = embedder or Embedder(models_dir=settings.models_dir)
         try:
             index = await asyncio.to_thread(VectorIndex.load, settings.index_dir, model=embedder.name, dimension=embedder.dimension)
         except (IndexMissing, IndexMismatch) as exc:

@@ -149,6 +149,17 @@ def test_missing_or_stale_model_gives_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EngineNotReady, match="expects 5 features"):
         load_policy(settings)
 
+    # The right layout, but fitted on other sentence vectors (a card from before the int8 encoder).
+    from policies.router import ConversationView as View, saved_model_problem, state_features
+
+    width = len(state_features(View.parse([]))) + 3 * 384
+    head = LogisticRegression().fit(np.random.default_rng(0).normal(size=(6, width)), [0, 1, 0, 1, 0, 1])
+    joblib.dump({"head": head, "actions": ["respond", "calculate"]}, settings.models_dir / "engine" / "router_head.joblib")
+    (settings.models_dir / "engine" / "model_card.json").write_text(json.dumps({"model": "older"}))
+    assert "other sentence features" in (saved_model_problem(settings.models_dir / "engine") or "")
+    with pytest.raises(EngineNotReady, match="other sentence features"):
+        load_policy(settings)
+
 
 def test_router_head_fast_path_matches_sklearn() -> None:
     """The numpy forward pass the server uses gives sklearn's predict_proba, to float precision."""

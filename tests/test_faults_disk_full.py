@@ -74,7 +74,7 @@ async def _inside(home: Path, database_url: str, product_file: Path) -> dict[str
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(index_dir)], check=True, capture_output=True)
     report: dict[str, Any] = {}
     db = Database(database_url)
-    embedder = Embedder()
+    embedder = Embedder(models_dir=settings.models_dir)
     try:
         await build_catalog_index(settings, db, embedder=embedder, public=False, progress=False)
         report["ingest"] = str(await ingest_file(db, product_file, source="demo"))  # the catalog changes
@@ -162,7 +162,7 @@ def test_full_disk_during_index_build_keeps_the_old_index(tmp_path: Path, new_da
     product_file = tmp_path / "new.json"
     product_file.write_text(json.dumps([NEW_PRODUCT]), encoding="utf-8")
     out = tmp_path / "report.json"
-    # The PyTorch encoder: no one-off ONNX export into this fresh home (the encoder is not the point).
+    # The PyTorch encoder for the catalog: no one-off fp32 ONNX export into this fresh home (the encoder is not the point).
     env = {**os.environ, "SHOPBOT_HOME": str(home), "SHOPBOT_ENCODER": "torch", "PYTHONPATH": str(REPO)}
     child = subprocess.run(
         [*prefix, sys.executable, "-m", "tests.test_faults_disk_full", str(home), url, str(product_file), str(out)],

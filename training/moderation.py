@@ -39,7 +39,7 @@ import numpy as np
 from policies.moderation.benign_text import generate_benign
 from policies.moderation.classifier import ARTIFACT, SIDECAR, profanity_probs, stack_features
 from policies.moderation.config import OPENAI_CODES
-from policies.moderation.encoder import MODEL_NAME, ONNX_FILE, Encoder, OnnxEncoder, export_onnx
+from retrieval.minilm_int8 import MODEL_NAME, ONNX_FILE, Encoder, OnnxEncoder, export_onnx
 from policies.moderation.evaluate import auprc, is_unsafe, read_moderation_jsonl
 from policies.moderation.examples import BENIGN_EXAMPLES, UNSAFE_EXAMPLES
 from policies.moderation.normalize import normalize
@@ -420,7 +420,7 @@ def measure(settings: Any, files: dict[str, Path], holdout_rows: list[dict], con
     from policies.moderation.evaluate import evaluate, unsafe_of
     from policies.moderation.moderator import load_moderator
 
-    moderator = load_moderator(settings)
+    moderator = load_moderator(settings, cache=False)  # latency as for a message seen first
     metrics: dict[str, Any] = {}
     bitext = read_bitext(files, config.bitext_sample, config.seed)
     if holdout_rows:

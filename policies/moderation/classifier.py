@@ -1,7 +1,7 @@
 """The two classifiers behind the moderator.
 
 `TrainedClassifier` (mode "classifier+rules"): what `shopbot train moderation` builds. Features:
-MiniLM features (ONNX Runtime int8, 128 tokens, several poolings: see encoder.py) and character
+MiniLM features (ONNX Runtime int8, 128 tokens, several poolings: see retrieval/minilm_int8.py) and character
 n-grams of the normalised text. Base models:
   - emb_any:        logistic regression "any category unsafe" on the embedding;
   - emb_categories: one logistic regression per OpenAI category, combined by noisy-or;
@@ -12,7 +12,8 @@ a stacking logistic regression, fitted on out-of-fold predictions, turns them in
 Category scores come from the per-category heads.
 
 `PackageClassifier` (mode "rules+package"): on a fresh machine without the public data. A small
-head fitted at start-up on our own labelled examples (`examples.py`) plus alt-profanity-check.
+head fitted at start-up on our own labelled examples (`examples.py`), on the shared encoder's
+sentence vector, plus alt-profanity-check.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from policies.moderation.config import CLASSIFIER_CATEGORIES
-from policies.moderation.encoder import ONNX_FILE, Encoder, OnnxEncoder
+from retrieval.minilm_int8 import EMBED_DIM, ONNX_FILE, Encoder, OnnxEncoder, file_digest, shared_encoder
 
 ARTIFACT = "heads.joblib"
 SIDECAR = "moderation.json"
@@ -83,12 +84,20 @@ def stack_features(heads: dict[str, Any], emb: np.ndarray, normalized: list[str]
     return np.column_stack(columns)
 
 
-def trained_encoder(directory: Path, meta: dict[str, Any]) -> Encoder | OnnxEncoder:
-    """The encoder a trained model was fitted on, as its sidecar names it (older sidecars: PyTorch)."""
+def trained_encoder(directory: Path, meta: dict[str, Any], cache: bool = True) -> Encoder | OnnxEncoder:
+    """The encoder a trained model was fitted on, as its sidecar names it (older sidecars: PyTorch).
+
+    When its ONNX file is byte for byte the shared encoder's (the export is deterministic), the
+    shared one, so the router and moderation encode each message once (retrieval/minilm_int8.py)."""
     max_tokens = int(meta.get("max_tokens", 128))
     spec = meta.get("encoder") or {"backend": "torch"}
     if spec["backend"] == "onnx":
-        return OnnxEncoder(directory / spec.get("file", ONNX_FILE), max_tokens=max_tokens, pooling=spec.get("pooling", "multi"))
+        own = OnnxEncoder(directory / spec.get("file", ONNX_FILE), max_tokens=max_tokens, pooling=spec.get("pooling", "multi"))
+        shared = shared_encoder(directory.parent, cache)  # directory is models_dir/moderation
+        same = (own.pooling, own.max_tokens) == (shared.pooling, shared.max_tokens) and own.onnx_path.is_file()
+        if same and file_digest(own.onnx_path) == file_digest(shared.ensure_file()):
+            return shared
+        return own
     return Encoder(max_tokens=max_tokens)
 
 
@@ -97,7 +106,7 @@ class TrainedClassifier:
 
     mode = "classifier+rules"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cache: bool = True) -> None:
         import joblib
 
         self.directory = directory
@@ -108,7 +117,7 @@ class TrainedClassifier:
         if trained_with and trained_with != sklearn.__version__:
             raise ValueError(f"model trained with scikit-learn {trained_with}, running {sklearn.__version__}; retrain with --force")
         self.heads: dict[str, Any] = joblib.load(directory / ARTIFACT)
-        self.encoder = trained_encoder(directory, self.meta)
+        self.encoder = trained_encoder(directory, self.meta, cache)
 
     @property
     def unsafe_threshold(self) -> float:
@@ -167,8 +176,8 @@ class PackageClassifier:
 
     mode = "rules+package"
 
-    def __init__(self) -> None:
-        self.encoder = Encoder(max_tokens=128)
+    def __init__(self, encoder: OnnxEncoder) -> None:
+        self.encoder = encoder  # the shared encoder (retrieval/minilm_int8.py); the head reads its first block
         self._head: Any = None
         self._labels: list[str] = []
         self._lock = threading.Lock()
@@ -190,16 +199,19 @@ class PackageClassifier:
             benign = BENIGN_EXAMPLES + generate_benign(300, seed=1)
             texts += benign
             labels += ["benign"] * len(benign)
-            emb = self.encoder.embed([normalize(t) for t in texts])
+            emb = self._sentence_vectors([normalize(t) for t in texts])
             head = LogisticRegression(C=4.0, max_iter=2000).fit(emb, labels)
             self._labels = list(head.classes_)
             self._head = head
+
+    def _sentence_vectors(self, normalized: list[str]) -> np.ndarray:
+        return self.encoder.embed(normalized)[:, :EMBED_DIM]  # block 0: the mean-pooled sentence vector
 
     def score_batch(self, normalized: list[str]) -> list[dict[str, float]]:
         if not normalized:
             return []
         self._fit()
-        probs = self._head.predict_proba(self.encoder.embed(normalized))
+        probs = self._head.predict_proba(self._sentence_vectors(normalized))
         offensive = profanity_probs(normalized)
         results = []
         for row, off in zip(probs, offensive):

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
+from retrieval.minilm_int8 import MAX_CHARS
 from policies.moderation.classifier import ARTIFACT, SIDECAR, PackageClassifier, TrainedClassifier
 from policies.moderation.config import (
     BLOCK_REPLIES,
@@ -27,7 +28,7 @@ from policies.moderation_api import ModerationResult, Source
 log = logging.getLogger(__name__)
 
 MAX_RULE_CHARS = 50_000  # rules read this much of a message; longer input is cut for detection only
-MAX_CLASSIFIER_CHARS = 4_000  # the encoder sees 128 tokens anyway; n-grams need not read a novel
+MAX_CLASSIFIER_CHARS = MAX_CHARS  # the encoder sees 128 tokens anyway; n-grams need not read a novel
 _PRECEDENCE = {"support": 4, "block": 3, "flag": 2, "redact": 1, "allow": 0}
 
 
@@ -131,24 +132,26 @@ class ShopModerator:
         )
 
 
-def load_moderator(settings: object, config: ModerationConfig | None = None) -> ShopModerator:
+def load_moderator(settings: object, config: ModerationConfig | None = None, *, cache: bool = True) -> ShopModerator:
     """The trained classifier from `settings.models_dir/moderation` if present, else rules+package.
 
-    `.mode` says which: "classifier+rules", "rules+package" or "rules only".
+    `.mode` says which: "classifier+rules", "rules+package" or "rules only". `cache=False` for
+    measuring: the encoder then keeps no recent texts (retrieval/minilm_int8.py).
     """
-    directory = Path(getattr(settings, "models_dir")) / "moderation"
+    models_dir = Path(getattr(settings, "models_dir"))
+    directory = models_dir / "moderation"
     if (directory / SIDECAR).is_file() and (directory / ARTIFACT).is_file():
         try:
-            return ShopModerator(TrainedClassifier(directory), config)
+            return ShopModerator(TrainedClassifier(directory, cache), config)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("moderation model in %s could not be loaded (%s); using rules+package", directory, exc)
     try:
         import profanity_check  # noqa: F401  (checks the package is there; its model loads lazily)
 
-        from policies.moderation.encoder import minilm_path
+        from retrieval.minilm_int8 import minilm_path, shared_encoder
 
         minilm_path()
-        return ShopModerator(PackageClassifier(), config)
+        return ShopModerator(PackageClassifier(shared_encoder(models_dir, cache)), config)
     except ImportError as exc:
         log.warning("moderation runs on rules only: %s", exc)
         return ShopModerator(None, config)
