@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Executable, Row, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -67,6 +68,12 @@ class Database:
                     yield session
                 finally:
                     await session.rollback()
+
+    async def first(self, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
+        """The first row of a read-only Core statement, on a plain connection: no ORM session to
+        open and roll back (the reads made every turn are hot paths)."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(statement, params)).first()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, insert, select, update
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -92,15 +92,32 @@ class _Append:
     done: "asyncio.Future[list[dict[str, Any]]] | None" = None
 
 
+# The append's statements, built once (building them cost as much CPU as running them).
+_OWNER_FOR_UPDATE = select(OwnershipRow.mode).where(OwnershipRow.conversation_id == bindparam("session_id")).with_for_update()
+_LAST_SEQ_FOR_UPDATE = select(ConversationRow.last_seq).where(ConversationRow.session_id == bindparam("session_id")).with_for_update()
+_INSERT_EVENTS = insert(EventRow)
+_UPDATES: dict[tuple[str, ...], Any] = {}  # the columns an append changes -> its UPDATE
+
+
+def _update_conversation(columns: tuple[str, ...]) -> Any:
+    """UPDATE conversations SET <columns> WHERE session_id = :for_session, one per column set."""
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        table = ConversationRow.__table__
+        values = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}
+        statement = update(ConversationRow).where(ConversationRow.session_id == bindparam("for_session")).values(values)
+        _UPDATES[columns] = statement
+    return statement
+
+
 async def _append_in(session: Any, item: _Append, now: datetime) -> list[dict[str, Any]]:
-    """The append itself, inside the caller's transaction: SQL statements, not ORM objects (the
-    unit of work cost more CPU than the database did, several times a turn)."""
+    """The append itself, inside the caller's transaction: prepared SQL statements, not ORM
+    objects (the unit of work cost more CPU than the database did, several times a turn)."""
+    key = {"session_id": item.session_id}
     if item.require_bot:
-        owner = select(OwnershipRow.mode).where(OwnershipRow.conversation_id == item.session_id).with_for_update()
-        if (await session.execute(owner)).scalar() == "human":
+        if (await session.execute(_OWNER_FOR_UPDATE, key)).scalar() == "human":
             raise NotBotsTurn(item.session_id)
-    current = select(ConversationRow.last_seq).where(ConversationRow.session_id == item.session_id).with_for_update()
-    last_seq = (await session.execute(current)).scalar()
+    last_seq = (await session.execute(_LAST_SEQ_FOR_UPDATE, key)).scalar()
     if last_seq is None:
         raise UnknownSession(item.session_id)
     seq = max(last_seq, item.floor_seq)
@@ -113,14 +130,15 @@ async def _append_in(session: Any, item: _Append, now: datetime) -> list[dict[st
         rows.append({"session_id": item.session_id, "seq": seq, "type": data["type"], "data": data, "message_id": event.message_id, "created_at": now})
         frames.append({**data, "seq": seq})
     if rows:
-        await session.execute(insert(EventRow), rows)
+        await session.execute(_INSERT_EVENTS, rows)
     changes: dict[str, Any] = {"last_seq": seq + item.reserve, "updated_at": now}
     if item.state is not None:
         changes["state"] = item.state
         changes["user_id"] = item.state.get("user_id")
     if item.conversation_state is not None:
         changes["conversation_state"] = item.conversation_state
-    await session.execute(update(ConversationRow).where(ConversationRow.session_id == item.session_id).values(**changes))
+    statement = _update_conversation(tuple(changes))
+    await session.execute(statement, {"for_session": item.session_id, **{f"new_{name}": value for name, value in changes.items()}})
     return frames
 
 

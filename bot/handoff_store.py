@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, insert, select, update
+from sqlalchemy import DateTime, Integer, String, Text, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -69,13 +69,14 @@ def _ownership(row: Any) -> Ownership:
     return Ownership(Mode(row.mode), row.agent, row.reason, row.summary)
 
 
+_OWNERSHIP = select(OwnershipRow.mode, OwnershipRow.agent, OwnershipRow.reason, OwnershipRow.summary).where(
+    OwnershipRow.conversation_id == bindparam("conversation_id")
+)
+
+
 async def get_ownership(db: Database, conversation_id: str) -> Ownership:
-    """Who owns the conversation now (read once a turn: a plain SELECT, no ORM object)."""
-    stmt = select(OwnershipRow.mode, OwnershipRow.agent, OwnershipRow.reason, OwnershipRow.summary).where(
-        OwnershipRow.conversation_id == conversation_id
-    )
-    async with db.read() as session:
-        return _ownership((await session.execute(stmt)).first())
+    """Who owns the conversation now (read once a turn: one prepared SELECT, no ORM session)."""
+    return _ownership(await db.first(_OWNERSHIP, {"conversation_id": conversation_id}))
 
 
 async def apply(

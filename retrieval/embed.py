@@ -10,6 +10,7 @@ import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,7 @@ class Embedder:
     def __init__(self, batch_size: int = 64, models_dir: Path | None = None) -> None:
         self.batch_size = batch_size
         self.models_dir = models_dir
+        self._query_encoder: Any = None
 
     @property
     def model(self):  # type: ignore[no-untyped-def]
@@ -93,13 +95,15 @@ class Embedder:
 
     @property
     def query_encoder(self):  # type: ignore[no-untyped-def]
-        from retrieval.minilm_int8 import shared_encoder
+        if self._query_encoder is None:
+            from retrieval.minilm_int8 import shared_encoder
 
-        if self.models_dir is None:
-            from bot.settings import Settings
+            if self.models_dir is None:
+                from bot.settings import Settings
 
-            self.models_dir = Settings.from_env().models_dir
-        return shared_encoder(self.models_dir)
+                self.models_dir = Settings.from_env().models_dir
+            self._query_encoder = shared_encoder(self.models_dir)
+        return self._query_encoder
 
     def embed_query(self, text: str) -> np.ndarray:
         key = " ".join(text.lower().split())  # the tokenizer is uncased: the same vector, more cache hits
