@@ -4,8 +4,10 @@ Sequence numbers are per session and strictly increasing. The session row keeps 
 highest number handed out so far; appends run in one write transaction that reads the row
 (`FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), so two writers (two worker processes,
 an agent and the bot) never hand out the same number. Transient frames (status, bot_delta) take
-numbers from the same counter in memory (`floor_seq`) and are not stored; the write that ends a
-turn moves `last_seq` past them, so a number a client has seen is never reused.
+numbers from the same counter in memory (`floor_seq`) and are not stored: the write that stores a
+shopper's message moves `last_seq` past the numbers its turn's transients will take (`reserve`,
+so another process's event is numbered after them), and the write that ends a turn moves it past
+the ones they took, so a number a client has seen is never reused.
 
 A shopper message's `message_id` is unique per session (a database constraint), which is what
 makes resending idempotent even across reconnects and processes.
@@ -241,10 +243,11 @@ async def has_message(db: Database, session_id: str, message_id: str) -> bool:
         return (await session.execute(stmt)).first() is not None
 
 
-async def is_unanswered(db: Database, session_id: str, message_id: str) -> bool:
+async def is_unanswered(db: Database, session_id: str, message_id: str, reserved: int = 0) -> bool:
     """Whether the shopper's stored message `message_id` is the end of its session's log with its
     turn never finished: nothing but its own moderation note stored after it, and `last_seq` not
-    moved past it (a finished turn always reserves a number after its last event)."""
+    moved past the `reserved` numbers its store kept back (a finished turn always takes a number
+    after them)."""
     async with db.read() as session:
         seq = (
             await session.execute(select(EventRow.seq).where(EventRow.session_id == session_id, EventRow.message_id == message_id))
@@ -255,4 +258,4 @@ async def is_unanswered(db: Database, session_id: str, message_id: str) -> bool:
         last_seq = (await session.execute(select(ConversationRow.last_seq).where(ConversationRow.session_id == session_id))).scalar()
     if any(kind != "moderation" for kind, _ in later):
         return False
-    return last_seq == max([seq, *(s for _, s in later)])
+    return last_seq <= max([seq, *(s for _, s in later)]) + reserved

@@ -40,6 +40,11 @@ DELTA_COALESCE_S = 0.005  # bot_delta pieces produced within this window share o
 ALLOWED_CACHE_SIZE = 4096
 ALLOWED_CACHE_MAX_CHARS = 2000  # 4,096 entries of at most this: a few MB
 FAILED_TURNS_KEPT = 10_000
+# Numbers the database keeps back, when a shopper's message is stored, for the transient frames of
+# its turn (status, bot_delta): another process storing an event meanwhile (an agent's takeover)
+# numbers it after them. A turn sends a few dozen; one that sends more than this reuses the
+# counter as before, where only a concurrent writer on another process could collide.
+TURN_RESERVE = 256
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,7 @@ class TurnPipeline:
         # The owner check (a read) runs while the message is stored (a write): WAL lets both run at once.
         mode_task = asyncio.create_task(self._mode(live))
         try:
-            await self._store(live, records, message_id=incoming.message_id)
+            await self._store(live, records, message_id=incoming.message_id, reserve=TURN_RESERVE)
         except DuplicateMessage:
             if not await self._resumes_failed_turn(live, incoming):
                 await asyncio.gather(mode_task, return_exceptions=True)
@@ -313,7 +318,7 @@ class TurnPipeline:
         if key not in self._failed_turns:
             return False
         del self._failed_turns[key]
-        if not await events.is_unanswered(self.db, live.session_id, key[1]):
+        if not await events.is_unanswered(self.db, live.session_id, key[1], reserved=TURN_RESERVE):
             return False
         log.info("resent message %s in session %s: finishing its failed turn", key[1], live.session_id)
         return True
@@ -359,7 +364,7 @@ class TurnPipeline:
     def _transient(self, live: LiveSession, data: dict[str, Any]) -> None:
         if live.bot_silenced and data.get("type") == "bot_delta":
             return
-        live.publish(frame_dict(data, live.next_seq()))
+        live.send_transient(data)
 
     async def _store(
         self, live: LiveSession, records: list[dict[str, Any]], *, message_id: str | None = None,
@@ -368,13 +373,17 @@ class TurnPipeline:
     ) -> list[dict[str, Any]]:
         async with live.lock:
             new = [NewEvent(r, message_id if r["type"] == "user_uttered" else None) for r in records]
-            stored = await self.log.append(
-                live.session_id, new, floor_seq=live.seq, state=state,
-                conversation_state=conversation_state, reserve=reserve, require_bot=require_bot,
-            )
-            for item in stored:
-                live.publish(item)
-            return stored
+            live.append_started()  # transients wait for these numbers (LiveSession.send_transient)
+            try:
+                stored = await self.log.append(
+                    live.session_id, new, floor_seq=live.seq, state=state,
+                    conversation_state=conversation_state, reserve=reserve, require_bot=require_bot,
+                )
+                for item in stored:
+                    live.publish(item)
+                return stored
+            finally:
+                live.append_finished()
 
     async def _finish(
         self, live: LiveSession, records: list[dict[str, Any]], conversation_state: str | None = None, require_bot: bool = False
@@ -388,10 +397,6 @@ class TurnPipeline:
     def _count(self, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.turns.labels(outcome).inc()
-
-
-def frame_dict(data: dict[str, Any], seq: int) -> dict[str, Any]:
-    return {**data, "seq": seq}
 
 
 def _cards(raw: list[dict[str, Any]]) -> list[Card]:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -154,11 +155,35 @@ class LiveSession:
     ownership_changes: int = 0  # bumped by every local ownership change (stale reads must not undo one)
     ownership_in_flight: int = 0  # local ownership changes not yet committed (a read now may be stale)
 
+    relay: Any = None  # with several processes: sends each frame to the others (SessionHub)
+    appending: int = 0  # appends of this session in flight here: the numbers they get are not known yet
+    deferred: list[tuple[Callable[[dict[str, Any]], None], dict[str, Any]]] = field(default_factory=list)
+
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
 
-    relay: Any = None  # with several processes: sends each frame to the others (SessionHub)
+    def send_transient(self, data: dict[str, Any], deliver: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Number a frame that is not stored (status, bot_delta, error) and hand it to `deliver`
+        (default: `publish`). While an append is in flight the frame waits for it and is numbered
+        after the stored events: a transient never shares a seq with a stored event (a client that
+        skips numbers it has seen, as the widget does, would otherwise skip a stored one)."""
+        deliver = deliver or self.publish
+        if self.appending:
+            self.deferred.append((deliver, data))
+        else:
+            deliver({**data, "seq": self.next_seq()})
+
+    def append_started(self) -> None:
+        self.appending += 1
+
+    def append_finished(self) -> None:
+        """After an append (stored or failed) has published its events: send what waited."""
+        self.appending -= 1
+        if not self.appending:
+            waiting, self.deferred = self.deferred, []
+            for deliver, data in waiting:
+                deliver({**data, "seq": self.next_seq()})
 
     def publish(self, frame: dict[str, Any]) -> None:
         self.deliver(frame)

@@ -112,10 +112,17 @@ class ShopperConnection:
     def error(self, code: str) -> None:
         if self.ctx.metrics is not None:
             self.ctx.metrics.errors.labels(code).inc()
-        seq = self.live.next_seq() if self.live is not None else 0
-        self.outbox.put_nowait({**error_frame(code), "seq": seq})
-        if ERRORS[code][1]:
-            self.outbox.put_nowait(_Close(1008 if code != "idle_timeout" else 1000))
+        closing = _Close(1008 if code != "idle_timeout" else 1000) if ERRORS[code][1] else None
+
+        def send(frame: dict[str, Any]) -> None:
+            self.outbox.put_nowait(frame)
+            if closing is not None:
+                self.outbox.put_nowait(closing)  # after the error frame, even when it waited
+
+        if self.live is None:
+            send({**error_frame(code), "seq": 0})
+        else:
+            self.live.send_transient(error_frame(code), send)  # this socket only
 
     async def _sender(self) -> None:
         while True:

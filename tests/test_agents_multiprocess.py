@@ -78,3 +78,24 @@ async def test_shopper_and_agent_on_different_processes(two_workers: tuple[str, 
         assert any(f["type"] == "bot_uttered" and f["text"] == "You said: bot again?" for f in frames)
         await agent.ws.close()
     await shopper.close()
+
+
+async def test_takeover_on_another_process_mid_answer_gets_its_own_seq(two_workers: tuple[str, str]) -> None:
+    """The bot streams on one worker; an agent takes over through the other, which has not seen
+    the streamed frames. The handoff event must not reuse a number a delta already had (the
+    widget skips numbers it has seen), so the turn's transient numbers are reserved up front."""
+    shopper_side, agent_side = two_workers
+    shopper = await Client.connect(shopper_side.replace("http", "ws") + "/ws")
+    session_id = (await shopper.start())["session_id"]
+    long_text = " ".join(f"word{i}" for i in range(60))  # 60+ deltas, 10 ms apart
+    await shopper.send({"type": "user_uttered", "text": long_text, "message_id": "long"})
+    await shopper.until(lambda f: f["type"] == "bot_delta")
+    async with httpx.AsyncClient(base_url=agent_side) as http:
+        alex = await login(http, "Alex")
+        taken = await http.post(f"/api/conversations/{session_id}/takeover", headers=alex)
+        assert taken.json()["state"] == "human"
+    await last(shopper, lambda f: f["type"] == "handoff" and f["state"] == "human")
+    seqs = [f["seq"] for f in shopper.frames if f["type"] != "session_confirm"]
+    assert len(seqs) == len(set(seqs)), sorted(s for s in seqs if seqs.count(s) > 1)
+    assert seqs == sorted(seqs)
+    await shopper.close()

@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 
+import httpx
 import pytest
 import websockets
 
@@ -229,3 +230,24 @@ async def test_moderation_block_redact_flag(shopbot_home, running_server) -> Non
     history = await fresh.until(lambda f: f["type"] == "handoff")
     assert "4111" not in json.dumps(history)  # the raw text was never stored
     await fresh.close()
+
+
+async def test_error_frames_during_a_turn_never_share_a_seq(shopbot_home, running_server) -> None:
+    """Bad frames sent while the shopper's message is being stored get their own numbers: a
+    client that skips numbers it has seen (the widget does) must not skip the stored events."""
+    server = make(shopbot_home, running_server)
+    client = await Client.connect(server.ws_url)
+    session_id = (await client.start())["session_id"]
+    for k in range(5):
+        await client.send({"type": "user_uttered", "text": f"question {k}", "message_id": f"q{k}"})
+        await client.send("{not json")  # read while the message above is being appended
+        await client.send({"type": "teleport"})
+    await client.until(lambda f: f["type"] == "bot_uttered" and f["text"] == "You said: question 4")
+    await client.until(idle)
+    seqs = [f["seq"] for f in client.frames if f["type"] != "session_confirm"]
+    assert len(seqs) == len(set(seqs)), sorted(s for s in seqs if seqs.count(s) > 1)
+    assert seqs == sorted(seqs)  # one socket: numbers arrive in order
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        stored = (await http.get(f"/api/sessions/{session_id}/events", params={"after_seq": 0})).json()["events"]
+    assert {e["seq"] for e in stored} <= set(seqs) and len(stored) == 10
+    await client.close()
