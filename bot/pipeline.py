@@ -108,6 +108,9 @@ class TurnPipeline:
             raise
         finally:
             live.ownership_in_flight -= 1
+            # Once more after the commit: an owner read whose query ran before it, but whose
+            # answer comes after, must not undo the change (`_mode` compares this counter).
+            live.ownership_changes += 1
         live.bot_silenced = ownership.mode is not Mode.bot
         live.conversation_state = ownership.mode.value
         await self._store(
