@@ -58,10 +58,9 @@ class RouterProposer:
         self.router = router
 
     def warm(self, reply_text: str) -> None:
-        from policies.router import texts_of
+        from policies.router import agent_text
 
-        view = ConversationView.parse([{"role": "assistant", "content": reply_text}])
-        self.router.encoder.encode([texts_of(view)[1]])  # usually cached: moderation read the reply
+        self.router.encoder.encode([agent_text(reply_text)])  # usually cached: moderation read the reply
 
     def propose(self, view: ConversationView, tools: dict[str, Tool]) -> list[Decision]:
         prediction = self.router.predict_view(view)

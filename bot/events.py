@@ -174,6 +174,14 @@ async def append(
         raise DuplicateMessage(session_id) from None
 
 
+_REFUSED = (IntegrityError, UnknownSession, NotBotsTurn)  # one append fails, the others stand
+
+
+def _refusal(item: _Append, exc: BaseException) -> BaseException:
+    """What the caller of a refused append gets (a unique-key clash: the message is stored already)."""
+    return DuplicateMessage(item.session_id) if isinstance(exc, IntegrityError) else exc
+
+
 class EventLog:
     """`append` with group commit: appends that arrive while a write is in flight share the next
     transaction, one savepoint each (a duplicate or a refused bot event fails alone). Callers get
@@ -207,10 +215,8 @@ class EventLog:
                     async with self.db.write() as session:
                         frames = await _append_in(session, item, _now())
                     results.append((item, frames, None))  # committed
-                except IntegrityError:
-                    results.append((item, None, DuplicateMessage(item.session_id)))
-                except (UnknownSession, NotBotsTurn) as exc:
-                    results.append((item, None, exc))
+                except _REFUSED as exc:
+                    results.append((item, None, _refusal(item, exc)))
             else:
                 async with self.db.write() as session:
                     now = _now()
@@ -218,10 +224,8 @@ class EventLog:
                         try:
                             async with session.begin_nested():
                                 results.append((item, await _append_in(session, item, now), None))
-                        except IntegrityError:
-                            results.append((item, None, DuplicateMessage(item.session_id)))
-                        except (UnknownSession, NotBotsTurn) as exc:
-                            results.append((item, None, exc))
+                        except _REFUSED as exc:
+                            results.append((item, None, _refusal(item, exc)))
         except Exception as exc:  # the commit failed: nothing of this batch is stored
             for item in batch:
                 if item.done is not None and not item.done.done():

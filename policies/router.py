@@ -121,9 +121,14 @@ def state_features(view: ConversationView) -> np.ndarray:
     return np.asarray(f, dtype=np.float32)
 
 
+def agent_text(said: str) -> str:
+    """The part of the agent's last words the encoder reads (as moderation cuts them)."""
+    return said[:MAX_CHARS] or "(nothing)"
+
+
 def texts_of(view: ConversationView) -> tuple[str, str]:
     """The shopper's last message (its end, where the request usually is) and the agent's last words."""
-    return view.last_user[-MAX_TEXT:] or "(nothing)", view.last_assistant[:MAX_CHARS] or "(nothing)"
+    return view.last_user[-MAX_TEXT:] or "(nothing)", agent_text(view.last_assistant)
 
 
 def previous_user_text(view: ConversationView) -> str:

@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from retrieval.minilm_int8 import MAX_CHARS
 from policies.moderation.classifier import ARTIFACT, SIDECAR, PackageClassifier, TrainedClassifier
 from policies.moderation.config import (
     BLOCK_REPLIES,
@@ -24,11 +23,11 @@ from policies.moderation.normalize import normalize
 from policies.moderation.pii import redact
 from policies.moderation.rules import rule_categories
 from policies.moderation_api import ModerationResult, Source
+from retrieval.minilm_int8 import MAX_CHARS  # the classifier reads this much (the encoder 128 tokens of it)
 
 log = logging.getLogger(__name__)
 
 MAX_RULE_CHARS = 50_000  # rules read this much of a message; longer input is cut for detection only
-MAX_CLASSIFIER_CHARS = MAX_CHARS  # the encoder sees 128 tokens anyway; n-grams need not read a novel
 _PRECEDENCE = {"support": 4, "block": 3, "flag": 2, "redact": 1, "allow": 0}
 
 
@@ -61,7 +60,7 @@ class ShopModerator:
         out = [dict(rule_categories(n, source)) for n in normalized]
         todo = [i for i, n in enumerate(normalized) if n]
         if self.classifier is not None and todo:
-            for i, cls in zip(todo, self.classifier.score_batch([normalized[i][:MAX_CLASSIFIER_CHARS] for i in todo])):
+            for i, cls in zip(todo, self.classifier.score_batch([normalized[i][:MAX_CHARS] for i in todo])):
                 for name, value in cls.items():
                     out[i][name] = max(value, out[i].get(name, 0.0)) if name in CLASSIFIER_CATEGORIES else value
         return out
