@@ -125,6 +125,31 @@ def test_profanity_probs_equal_the_package_model() -> None:
     assert profanity_probs([]).shape == (0,)
 
 
+def test_linear_tfidf_equals_the_sparse_matrix_product() -> None:
+    """The moderator's TF-IDF heads (tfidf.py) give `transform(texts) @ weights`, for character
+    n-grams with sublinear tf (the trained head's vectorizer) and words with stop words (the
+    package's), on odd input too: empty, unseen words only, repeats, unicode, very long."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from policies.moderation.tfidf import LinearTfidf
+
+    corpus = ["where is my order", "this blender is garbage", "refund my money now", "you idiot", "ship it to Zürich",
+              "order order order", "what's the status of #W2378156?", "I love this lamp", "the lamp is broken"]
+    texts = ["", "zzzz qqqq", "order " * 500, "Zürich ℌ𝔢𝔩𝔩𝔬 💥 where is my order??", "the the the", *corpus]
+    rng = np.random.default_rng(0)
+    for vectorizer in (
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1),
+        TfidfVectorizer(analyzer="word", stop_words="english"),
+    ):
+        vectorizer.fit(corpus)
+        for weights in (rng.normal(size=len(vectorizer.vocabulary_)), rng.normal(size=(len(vectorizer.vocabulary_), 3))):
+            expected = vectorizer.transform(texts) @ weights
+            got = LinearTfidf(vectorizer, weights)(texts)
+            assert got.shape == expected.shape
+            assert np.allclose(got, expected, rtol=0, atol=1e-12)
+
+
 def test_the_bots_stock_replies_pass_the_fallback_moderator(tmp_path: Path) -> None:
     """On a fresh machine (rules+package mode) the engine's own stock phrases are not flagged:
     a flagged greeting would send every new conversation to the agents' queue."""

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from policies.moderation.config import CLASSIFIER_CATEGORIES
+from policies.moderation.tfidf import LinearTfidf
 from retrieval.minilm_int8 import EMBED_DIM, ONNX_FILE, Encoder, OnnxEncoder, file_digest, shared_encoder
 
 ARTIFACT = "heads.joblib"
@@ -42,18 +43,18 @@ def profanity_probs(texts: list[str]) -> np.ndarray:
 
     The package's model is a CalibratedClassifierCV (five LinearSVCs, each with a sigmoid
     calibrator) on TF-IDF word features. Its predict_proba spends ~1 ms a call in input checks;
-    `_profanity_model` turns the ensemble into one matrix product with the same result (tests
-    compare it with predict_proba)."""
+    `_profanity_model` turns the ensemble into one linear map on the TF-IDF features (tfidf.py)
+    with the same result (tests compare it with predict_proba)."""
     if not texts:
         return np.zeros(0)
-    vectorizer, weights, bias, slope, offset = _profanity_model()
-    decisions = vectorizer.transform(texts) @ weights + bias  # (n, members)
+    linear, bias, slope, offset = _profanity_model()
+    decisions = linear(texts) + bias  # (n, members)
     return (1.0 / (1.0 + np.exp(slope * decisions + offset))).mean(axis=1)
 
 
 @lru_cache(maxsize=1)
-def _profanity_model() -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(vectorizer, weights (features, members), intercepts, calibration a, calibration b)."""
+def _profanity_model() -> tuple[LinearTfidf, np.ndarray, np.ndarray, np.ndarray]:
+    """(TF-IDF @ weights (features, members), intercepts, calibration a, calibration b)."""
     from profanity_check import profanity_check as package
 
     members = package.model.calibrated_classifiers_
@@ -63,7 +64,7 @@ def _profanity_model() -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndar
     bias = np.array([float(np.ravel(m.estimator.intercept_)[0]) for m in members])
     slope = np.array([float(m.calibrators[0].a_) for m in members])
     offset = np.array([float(m.calibrators[0].b_) for m in members])
-    return package.vectorizer, weights, bias, slope, offset
+    return LinearTfidf(package.vectorizer, weights), bias, slope, offset
 
 
 def category_probs(heads: dict[str, Any], emb: np.ndarray) -> dict[str, np.ndarray]:
@@ -125,14 +126,15 @@ class TrainedClassifier:
 
     def _compile(self) -> None:
         """All linear heads on the embedding as one matrix: one matmul instead of a dozen sklearn
-        calls (each costs ~0.1 ms of input validation, which matters at a 5 ms budget)."""
+        calls (each costs ~0.1 ms of input validation, which matters at a 5 ms budget); the
+        character n-gram head likewise without building the sparse matrix (tfidf.py)."""
         heads = self.heads
         self._cat_names = list(heads["categories"])
         self._ext_names = sorted(heads["ext"])
         linear = [heads["emb_any"]] + [heads["categories"][n] for n in self._cat_names] + [heads["ext"][n] for n in self._ext_names]
         self._w = np.column_stack([m.coef_[0] for m in linear]).astype(np.float32)
         self._b = np.array([m.intercept_[0] for m in linear], dtype=np.float32)
-        self._char_w = heads["char_lr"].coef_[0]
+        self._char = LinearTfidf(heads["char_vectorizer"], heads["char_lr"].coef_[0])
         self._char_b = float(heads["char_lr"].intercept_[0])
         self._stack_w = heads["stacker"].coef_[0]
         self._stack_b = float(heads["stacker"].intercept_[0])
@@ -148,7 +150,7 @@ class TrainedClassifier:
         n_cat = len(self._cat_names)
         cats = 1.0 / (1.0 + np.exp(-z[:, 1:1 + n_cat].astype(np.float64)))
         noisy_or = 1 - np.prod(1 - cats, axis=1)
-        char = self.heads["char_vectorizer"].transform(normalized) @ self._char_w + self._char_b
+        char = self._char(normalized) + self._char_b
         feats = np.column_stack([z[:, 0], logit(noisy_or), char, logit(profanity_probs(normalized)), z[:, 1 + n_cat:]])
         unsafe = 1.0 / (1.0 + np.exp(-(feats @ self._stack_w + self._stack_b)))
         return [
