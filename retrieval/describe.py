@@ -17,6 +17,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -192,8 +193,10 @@ def check_grounded(text: str, product: CatalogProduct, vocabulary: Vocabulary | 
         terms |= {v for v in vocabulary.values if len(v) >= 3 and not v.isdigit() and v not in ("yes", "no")}
         terms |= set(vocabulary.brands)
     for term in sorted(terms):
-        pattern = rf"(?<!\w){re.escape(term)}(?!\w)"
-        if re.search(pattern, norm) and not re.search(pattern, facts):
+        if term not in norm:  # a plain substring test first: most of the vocabulary is not in the text
+            continue
+        pattern = _term_pattern(term)
+        if pattern.search(norm) and not pattern.search(facts):
             problems.append(GroundingProblem("term", term))
 
     available = [v.available for v in product.variants]
@@ -204,6 +207,12 @@ def check_grounded(text: str, product: CatalogProduct, vocabulary: Vocabulary | 
     if claims_out and available and all(available):
         problems.append(GroundingProblem("stock", claims_out.group(0)))
     return problems
+
+
+@lru_cache(maxsize=8192)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    """`term` as a whole word or phrase (a catalog vocabulary has more terms than `re` caches)."""
+    return re.compile(rf"(?<!\w){re.escape(term)}(?!\w)")
 
 
 class UngroundedDescription(ValueError):
