@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from concurrent.futures import Future
 import warnings
 from collections import OrderedDict
 from functools import lru_cache
@@ -200,6 +201,7 @@ class OnnxEncoder:
         self.cache_size = cache_size  # recent texts -> vectors (the shared encoder's; 0: none)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._pending: dict[str, Future[np.ndarray]] = {}  # texts being encoded now, by any thread
         self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -241,10 +243,36 @@ class OnnxEncoder:
         self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i in _progress(len(texts), progress):
-            text = texts[i]
-            hit = self._cached(text)
-            out[i] = hit if hit is not None else self._remember(text, self._forward(text))
+            out[i] = self._vector(texts[i])
         return out
+
+    def _vector(self, text: str) -> np.ndarray:
+        """From the cache, or computed once: a thread asking for a text another thread is encoding
+        right now waits for that pass (the server moderates the bot's reply while the engine
+        encodes the same reply for its next decision)."""
+        if not self.cache_size:
+            return self._forward(text)
+        with self._cache_lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
+            pending = self._pending.get(text)
+            owner = pending is None
+            if owner:
+                pending = self._pending[text] = Future()
+        if not owner:
+            return pending.result()
+        try:
+            row = self._remember(text, self._forward(text))
+            pending.set_result(row)
+            return row
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            with self._cache_lock:
+                del self._pending[text]
 
     def _forward(self, text: str) -> np.ndarray:
         batch = self._tokenizer(text or " ", truncation=True, max_length=self.max_tokens, return_tensors="np")
@@ -256,15 +284,6 @@ class OnnxEncoder:
     def clear_cache(self) -> None:
         with self._cache_lock:
             self._cache.clear()
-
-    def _cached(self, text: str) -> np.ndarray | None:
-        if not self.cache_size:
-            return None
-        with self._cache_lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-            return hit
 
     def _remember(self, text: str, row: np.ndarray) -> np.ndarray:
         if self.cache_size:

@@ -73,6 +73,48 @@ def test_cache_is_bounded_and_optional(onnx_file: Path) -> None:
     np.testing.assert_array_equal(cached.embed(["one"]), uncached.embed(["one"]))
 
 
+def test_threads_asking_for_one_text_share_one_pass(onnx_file: Path) -> None:
+    """The server moderates the bot's reply while the engine encodes the same reply for its next
+    decision: whichever thread comes second waits for the first one's pass."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    release = threading.Event()
+
+    class Slow(Counting):
+        def _forward(self, text: str) -> np.ndarray:
+            release.wait(5)  # hold the pass open until every thread has asked
+            return super()._forward(text)
+
+    encoder = Slow(onnx_file, cache_size=16)
+    release.set()
+    encoder.embed(["warm up"])
+    encoder.passes.clear()
+    release.clear()
+    reply = "Here is one: the Tidal Speaker. It floats, plays for 12 hours and costs $79.00."
+    with ThreadPoolExecutor(5) as pool:
+        futures = [pool.submit(encoder.embed, [reply]) for _ in range(4)] + [pool.submit(encoder.embed, ["something else"])]
+        for _ in range(400):
+            if len(encoder._pending) == 2:  # both texts in flight
+                break
+            threading.Event().wait(0.01)
+        release.set()
+        vectors = [f.result(timeout=10) for f in futures]
+    assert sorted(encoder.passes) == sorted([reply, "something else"])
+    for v in vectors[1:4]:
+        np.testing.assert_array_equal(v, vectors[0])
+    assert not encoder._pending
+
+    class Failing(Counting):
+        def _forward(self, text: str) -> np.ndarray:
+            raise RuntimeError("encoder broke")
+
+    broken = Failing(onnx_file, cache_size=16)
+    with pytest.raises(RuntimeError):
+        broken.embed(["anything"])
+    assert not broken._pending and not broken._cache  # a failed pass is not remembered
+
+
 def test_trained_moderation_uses_the_shared_encoder_when_its_file_is_the_same(onnx_file: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     (models / SHARED_DIR).mkdir(parents=True)
