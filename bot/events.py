@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, bindparam, insert, select, update
+from sqlalchemy import JSON, Connection, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -112,14 +112,15 @@ def _update_conversation(columns: tuple[str, ...]) -> Any:
     return statement
 
 
-async def _append_in(session: Any, item: _Append, now: datetime) -> list[dict[str, Any]]:
-    """The append itself, inside the caller's transaction: prepared SQL statements, not ORM
-    objects (the unit of work cost more CPU than the database did, several times a turn)."""
+def _append_in(conn: Connection, item: _Append, now: datetime) -> list[dict[str, Any]]:
+    """The append itself, inside the caller's transaction (`Database.run_write`): prepared SQL
+    statements, not ORM objects (the unit of work cost more CPU than the database did, several
+    times a turn)."""
     key = {"session_id": item.session_id}
     if item.require_bot:
-        if (await session.execute(_OWNER_FOR_UPDATE, key)).scalar() == "human":
+        if conn.execute(_OWNER_FOR_UPDATE, key).scalar() == "human":
             raise NotBotsTurn(item.session_id)
-    last_seq = (await session.execute(_LAST_SEQ_FOR_UPDATE, key)).scalar()
+    last_seq = conn.execute(_LAST_SEQ_FOR_UPDATE, key).scalar()
     if last_seq is None:
         raise UnknownSession(item.session_id)
     seq = max(last_seq, item.floor_seq)
@@ -132,7 +133,7 @@ async def _append_in(session: Any, item: _Append, now: datetime) -> list[dict[st
         rows.append({"session_id": item.session_id, "seq": seq, "type": data["type"], "data": data, "message_id": event.message_id, "created_at": now})
         frames.append({**data, "seq": seq})
     if rows:
-        await session.execute(_INSERT_EVENTS, rows)
+        conn.execute(_INSERT_EVENTS, rows)
     changes: dict[str, Any] = {"last_seq": seq + item.reserve, "updated_at": now}
     if item.state is not None:
         changes["state"] = item.state
@@ -140,38 +141,8 @@ async def _append_in(session: Any, item: _Append, now: datetime) -> list[dict[st
     if item.conversation_state is not None:
         changes["conversation_state"] = item.conversation_state
     statement = _update_conversation(tuple(changes))
-    await session.execute(statement, {"for_session": item.session_id, **{f"new_{name}": value for name, value in changes.items()}})
+    conn.execute(statement, {"for_session": item.session_id, **{f"new_{name}": value for name, value in changes.items()}})
     return frames
-
-
-async def append(
-    db: Database,
-    session_id: str,
-    events: list[NewEvent],
-    *,
-    floor_seq: int = 0,
-    state: dict[str, Any] | None = None,
-    conversation_state: str | None = None,
-    reserve: int = 0,
-    require_bot: bool = False,
-) -> list[dict[str, Any]]:
-    """Store `events` with the next sequence numbers; return them as frames (with `seq`).
-
-    With `require_bot`, the conversation's ownership is checked in the same transaction (the row
-    is locked, as a takeover locks it): if a human owns it, nothing is stored and NotBotsTurn is
-    raised. This is what makes "no bot message after a takeover is acknowledged" hold across
-    processes: the takeover and the bot's reply cannot both commit in the wrong order.
-
-    In the same transaction: the ConversationState JSON (`state`), the handoff mode
-    (`conversation_state`), and `reserve` numbers after the last event kept back for transient
-    frames that follow. Raises DuplicateMessage when an event's message_id is already stored.
-    """
-    item = _Append(session_id, events, floor_seq, state, conversation_state, reserve, require_bot)
-    try:
-        async with db.write() as session:
-            return await _append_in(session, item, _now())
-    except IntegrityError:
-        raise DuplicateMessage(session_id) from None
 
 
 _REFUSED = (IntegrityError, UnknownSession, NotBotsTurn)  # one append fails, the others stand
@@ -182,19 +153,50 @@ def _refusal(item: _Append, exc: BaseException) -> BaseException:
     return DuplicateMessage(item.session_id) if isinstance(exc, IntegrityError) else exc
 
 
+_Outcome = tuple[_Append, "list[dict[str, Any]] | None", "BaseException | None"]
+
+
+def _append_batch(conn: Connection, batch: list[_Append], now: datetime) -> list[_Outcome]:
+    """Several appends in one transaction, one savepoint each: a refused one fails alone."""
+    outcomes: list[_Outcome] = []
+    for item in batch:
+        try:
+            with conn.begin_nested():
+                outcomes.append((item, _append_in(conn, item, now), None))
+        except _REFUSED as exc:
+            outcomes.append((item, None, _refusal(item, exc)))
+    return outcomes
+
+
 class EventLog:
     """`append` with group commit: appends that arrive while a write is in flight share the next
     transaction, one savepoint each (a duplicate or a refused bot event fails alone). Callers get
     their frames only after the commit. Under many concurrent sessions this turns many small write
-    transactions, which SQLite runs one at a time, into a few larger ones."""
+    transactions, which SQLite runs one at a time, into a few larger ones, each one hand-off to
+    the database's writer thread (`Database.run_write`)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._pending: list[_Append] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def append(self, session_id: str, events: list[NewEvent], **options: Any) -> list[dict[str, Any]]:
-        """Same arguments, result and errors as the module's `append`."""
+    async def append(
+        self, session_id: str, events: list[NewEvent], *, floor_seq: int = 0, state: dict[str, Any] | None = None,
+        conversation_state: str | None = None, reserve: int = 0, require_bot: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Store `events` with the next sequence numbers; return them as frames (with `seq`).
+
+        With `require_bot`, the conversation's ownership is checked in the same transaction (the
+        row is locked, as a takeover locks it): if a human owns it, nothing is stored and
+        NotBotsTurn is raised. This is what makes "no bot message after a takeover is
+        acknowledged" hold across processes: the takeover and the bot's reply cannot both commit
+        in the wrong order.
+
+        In the same transaction: the ConversationState JSON (`state`), the handoff mode
+        (`conversation_state`), and `reserve` numbers after the last event kept back for transient
+        frames that follow. Raises DuplicateMessage when an event's message_id is already stored.
+        """
+        options = {"floor_seq": floor_seq, "state": state, "conversation_state": conversation_state, "reserve": reserve, "require_bot": require_bot}
         done: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self._pending.append(_Append(session_id, events, done=done, **options))
         if self._writer is None or self._writer.done():
@@ -207,31 +209,23 @@ class EventLog:
             await self._write(batch)
 
     async def _write(self, batch: list[_Append]) -> None:
-        results: list[tuple[_Append, list[dict[str, Any]] | None, BaseException | None]] = []
+        now = _now()
+        outcomes: list[_Outcome]
         try:
-            if len(batch) == 1:  # alone in its transaction: no savepoint needed (two round trips less)
+            if len(batch) == 1:  # alone in its transaction: no savepoint needed (two statements less)
                 item = batch[0]
                 try:
-                    async with self.db.write() as session:
-                        frames = await _append_in(session, item, _now())
-                    results.append((item, frames, None))  # committed
-                except _REFUSED as exc:
-                    results.append((item, None, _refusal(item, exc)))
+                    outcomes = [(item, await self.db.run_write(lambda conn: _append_in(conn, item, now)), None)]
+                except _REFUSED as exc:  # rolled back
+                    outcomes = [(item, None, _refusal(item, exc))]
             else:
-                async with self.db.write() as session:
-                    now = _now()
-                    for item in batch:
-                        try:
-                            async with session.begin_nested():
-                                results.append((item, await _append_in(session, item, now), None))
-                        except _REFUSED as exc:
-                            results.append((item, None, _refusal(item, exc)))
+                outcomes = await self.db.run_write(lambda conn: _append_batch(conn, batch, now))
         except Exception as exc:  # the commit failed: nothing of this batch is stored
             for item in batch:
                 if item.done is not None and not item.done.done():
                     item.done.set_exception(exc)
             return
-        for item, frames, error in results:
+        for item, frames, error in outcomes:
             if item.done is None or item.done.done():
                 continue  # the caller went away (cancelled)
             if error is not None:
