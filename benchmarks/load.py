@@ -205,12 +205,12 @@ async def active_part(base: str, plans: list[list[str]], timeout: float, ramp: f
     ws_url = base.replace("http", "ws") + "/ws"
     runners = [Session(ws_url) for _ in plans]
     rng = random.Random(seed)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     results = await asyncio.gather(
         *(r.run(p, timeout, ramp * i / max(1, len(plans)), think, random.Random(rng.random())) for i, (r, p) in enumerate(zip(runners, plans))),
         return_exceptions=True,
     )
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     failures = [repr(r)[:200] for r in results if isinstance(r, BaseException)]
     lost = duplicated = 0
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
@@ -224,7 +224,7 @@ async def active_part(base: str, plans: list[list[str]], timeout: float, ramp: f
     return {
         "ttft": [x for r in runners for x in r.ttft], "turn": [x for r in runners for x in r.turn],
         "failures": failures, "errors": sum(r.errors for r in runners), "lost": lost, "duplicated": duplicated,
-        "started": started, "elapsed": elapsed,
+        "started": started, "elapsed": elapsed, "cpu": cpu,
     }
 
 
@@ -262,6 +262,8 @@ async def active_phase(
         "turn_ms_p99": round(1000 * percentile(full, 99), 1),
         "lost_events": sum(p["lost"] for p in parts), "duplicated_events": sum(p["duplicated"] for p in parts),
         "elapsed_s": round(elapsed, 1),
+        # The load generator's own CPU (it shares the machine with the server): what is left for the server.
+        "client_cpu_ms_per_turn": round(1000 * sum(p["cpu"] for p in parts) / max(1, len(full)), 1),
     }
 
 
