@@ -25,6 +25,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -154,6 +155,15 @@ class Sidecar:
         return self.__dict__.copy()
 
 
+@dataclass(frozen=True)
+class RowSelection:
+    """`VectorIndex.select_rows`: FAISS search parameters that keep to some rows."""
+
+    count: int
+    params: Any
+    selector: Any  # referenced here: the parameters hold only a pointer to it
+
+
 class VectorIndex:
     """A FAISS index whose rows map to product ids."""
 
@@ -179,23 +189,41 @@ class VectorIndex:
         )
         return cls(index, ids, keys, sidecar)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, rows: "RowSelection | None" = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the k best rows per query; with `rows` (an exact index on the CPU
+        only: see `select_rows`), among those rows only, with the same scores."""
         import faiss
 
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, len(self.ids)))
         if not self.ids:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        params = None
+        if rows is not None:
+            k = max(1, min(k, rows.count))
+            params = rows.params
         if len(queries) >= SMALL_BATCH:
-            return self.index.search(queries, k)
+            return self.index.search(queries, k, params=params)
         # One query on several OpenMP threads costs more in wake-ups than it saves: on this 2-core
         # machine a 10k flat search takes 24 ms on 2 threads and 0.2 ms on one (benchmarks/search.py).
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            return self.index.search(queries, k)
+            return self.index.search(queries, k, params=params)
         finally:
             faiss.omp_set_num_threads(threads)
+
+    def select_rows(self, rows: np.ndarray) -> "RowSelection | None":
+        """A selection of rows to search among, or None where it would change results: only an
+        exact index on the CPU compares the same vectors with or without it (an IVF index would
+        probe other lists, a GPU index takes no selector)."""
+        import faiss
+
+        if not isinstance(self.index, faiss.IndexFlat):
+            return None
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        selector = faiss.IDSelectorBatch(len(rows), faiss.swig_ptr(rows))
+        return RowSelection(len(rows), faiss.SearchParameters(sel=selector), selector)
 
     def reconstruct(self, row: int) -> np.ndarray:
         return self.cpu_index.reconstruct(row)

@@ -17,7 +17,7 @@ import numpy as np
 
 from retrieval.catalog import CatalogProduct, CatalogVariant
 from retrieval.describe import option_values
-from retrieval.index import VectorIndex
+from retrieval.index import RowSelection, VectorIndex
 from retrieval.query import ParsedQuery, Vocabulary, normalise, parse_query
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -172,6 +172,7 @@ class ProductSearch:
         self.popularity_weight = POPULARITY_WEIGHT  # a tie-breaker: ~0.002 of cosine at most
         self.lexical_gate = LEXICAL_GATE
         self.dims = [{name for v in p.variants for name in v.options} for p in products]
+        self._source_masks: dict[frozenset[str], tuple[np.ndarray, RowSelection | None]] = {}
         corpus = [tokenize(lexical_text(p)) for p in products]
         self.doc_tokens = [set(doc) for doc in corpus]
         self.bm25 = BM25Okapi(corpus) if products else None
@@ -194,12 +195,26 @@ class ProductSearch:
             [math.log1p(max(p.popularity, 0.0)) / math.log1p(top_pop[p.source]) if top_pop[p.source] > 0 else 0.0 for p in products]
         )
 
-    def dense_ranking(self, text: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """(product positions, cosine scores), best first, at most `depth` of them."""
+    def _from_sources(self, sources: set[str]) -> tuple[np.ndarray, RowSelection | None]:
+        """Which products come from `sources` (a mask), and the index rows that hold them (for
+        an exact index), kept per set of sources."""
+        key = frozenset(sources)
+        known = self._source_masks.get(key)
+        if known is None:
+            mask = np.array([p.source in key for p in self.products], dtype=bool)
+            rows = None
+            if self.index is not None and self.index.ids:
+                in_store = self.row_to_pos >= 0
+                rows = self.index.select_rows(np.flatnonzero(in_store & mask[np.where(in_store, self.row_to_pos, 0)]))
+            known = self._source_masks[key] = (mask, rows)
+        return known
+
+    def dense_ranking(self, text: str, depth: int, rows: RowSelection | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(product positions, cosine scores), best first, at most `depth` of them (among `rows`)."""
         if self.index is None or not self.index.ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         vector = self.embedder.embed_query(text)
-        scores, rows = self.index.search(vector[None, :], depth)
+        scores, rows = self.index.search(vector[None, :], depth, rows)
         rows, scores = rows[0], scores[0]
         found = rows >= 0
         positions, scores = self.row_to_pos[rows[found]], scores[found]
@@ -265,18 +280,25 @@ class ProductSearch:
         # (dense rank, then lexical rank).
         fused = np.zeros(len(self.products))
         found_at = np.full(len(self.products), len(self.products) * 2, dtype=np.int64)
+        # Only the store's own catalogs when `sources` is set: other products never reach the loop
+        # below, and an exact index scores only theirs (the same cosines).
+        in_sources, rows = self._from_sources(filters.sources) if filters.sources else (None, None)
+        # Each ranking holds a product at most once, so plain fancy-index updates do (ufunc.at is slow).
         if mode in ("hybrid", "dense"):
-            positions, scores = self.dense_ranking(parsed.text, depth)
-            np.add.at(fused, positions, self._fusion_parts(scores) if mode == "hybrid" else scores)
-            np.minimum.at(found_at, positions, np.arange(len(positions)))
+            positions, scores = self.dense_ranking(parsed.text, depth, rows)
+            fused[positions] += self._fusion_parts(scores) if mode == "hybrid" else scores
+            found_at[positions] = np.minimum(found_at[positions], np.arange(len(positions)))
         if mode in ("hybrid", "lexical"):
             lexical = self.lexical_ranking(parsed.text, depth)
             weight = self.lexical_weight * (self._lexical_confidence(parsed.text, lexical) if mode == "hybrid" else 1.0)
             positions, scores = lexical if weight > 0 else (lexical[0][:0], lexical[1][:0])
             top = float(scores[0]) if len(scores) else 1.0
-            np.add.at(fused, positions, weight * self._fusion_parts(scores, top) if mode == "hybrid" else scores)
-            np.minimum.at(found_at, positions, len(self.products) + np.arange(len(positions)))
-        candidates = np.flatnonzero(found_at < len(self.products) * 2)
+            fused[positions] += weight * self._fusion_parts(scores, top) if mode == "hybrid" else scores
+            found_at[positions] = np.minimum(found_at[positions], len(self.products) + np.arange(len(positions)))
+        found = found_at < len(self.products) * 2
+        if in_sources is not None:
+            found &= in_sources
+        candidates = np.flatnonzero(found)
         candidates = candidates[np.lexsort((found_at[candidates], -fused[candidates]))]
         brand_hints = {normalise(b) for b in parsed.brands}
         groups: dict[str, set[str]] = {}
@@ -295,8 +317,6 @@ class ProductSearch:
             if len(results) >= k and score * max_factor + max_bonus < kth_best:
                 break
             product = self.products[pos]
-            if filters.sources and product.source not in filters.sources:
-                continue
             if filters.brand and normalise(product.brand or "") != normalise(filters.brand):
                 continue
             if filters.category and normalise(filters.category) not in normalise(product.category or ""):

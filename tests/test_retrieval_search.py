@@ -88,6 +88,34 @@ def test_filters_from_text_and_arguments_hold_for_every_hit(catalog: CatalogSear
     assert all(h.brand == "Sonara" for h in catalog.search("headphones", 5, SearchFilters(brand="sonara")))
 
 
+def test_a_sources_filter_ranks_as_if_the_other_catalogs_were_skipped(catalog: CatalogSearch) -> None:
+    """The server searches only the store's own catalogs (sources): the exact index then scores
+    only their rows and the others never reach the ranking loop. The hits are exactly those of an
+    unfiltered search with the other catalogs' products left out."""
+    import dataclasses
+
+    from retrieval.search import ProductSearch
+
+    engine = catalog.engine
+    assert engine.index is not None
+    ours = list(engine.products)
+    theirs = [dataclasses.replace(p, product_id="x" + p.product_id, source="other") for p in ours]
+    rows = {pid: n for n, pid in enumerate(engine.index.ids)}
+    base = np.stack([engine.index.reconstruct(rows[p.product_id]) for p in ours])
+    noise = np.random.default_rng(3).normal(scale=0.05, size=base.shape).astype(np.float32)
+    other = (base + noise) / np.linalg.norm(base + noise, axis=1, keepdims=True)  # near twins: interleaved ranks
+    products = ours + theirs
+    index = VectorIndex.build(np.concatenate([base, other]), [p.product_id for p in products], ["k"] * len(products), MODEL_NAME)
+    both = ProductSearch(products, index, engine.embedder)
+    assert both._from_sources({"demo"})[1] is not None  # exact index: searched among the store's rows
+    for query in ("dog bed", "red running shoes under $80", "something to keep drinks cold", "kettle in stock", "zzz"):
+        for mode in ("hybrid", "dense", "lexical"):
+            got = both.search(query, 5, SearchFilters(sources={"demo"}), mode)
+            everything = both.search(query, len(products), SearchFilters(), mode)
+            expected = [h for h in everything if h.source == "demo"][:5]
+            assert [(h.id, h.item_id, h.score) for h in got] == [(h.id, h.item_id, h.score) for h in expected], (query, mode)
+
+
 def test_option_words_pick_the_matching_variant(catalog: CatalogSearch) -> None:
     hit = next(h for h in catalog.search("red running shoes", 5) if h.name == "Running Shoes")
     assert hit.options.get("color") == "red"
