@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -20,7 +21,14 @@ log = logging.getLogger(__name__)
 
 
 class Bus(Protocol):
-    async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        """Deliver `message` to every subscriber of `channel`, in this process and the others."""
+        ...
+
+    def post(self, channel: str, message: dict[str, Any], *, echo: bool = True) -> None:
+        """`publish` without waiting; `echo=False`: only to the other processes (a sender that
+        has delivered the message here itself)."""
+        ...
 
     async def subscribe(self, channel: str) -> "Subscription":
         """Messages published on `channel` from now on (the subscription is live on return)."""
@@ -62,6 +70,10 @@ class MemoryBus:
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         self.deliver_local(channel, message)
 
+    def post(self, channel: str, message: dict[str, Any], *, echo: bool = True) -> None:
+        if echo:
+            self.deliver_local(channel, message)
+
     def deliver_local(self, channel: str, message: dict[str, Any]) -> None:
         for sub in list(self._subscribers.get(channel, ())):
             sub.deliver(message)
@@ -90,7 +102,12 @@ class RedisBus:
     of it: a publish that fails is logged and dropped (the database holds the event; the bus only
     says "look"), subscribing is recorded locally, and the listener reconnects with backoff and
     subscribes again to every channel that has local subscribers. `connected` says whether the
-    listening connection was up at its last read; `healthy()` asks Redis now (`/readyz`)."""
+    listening connection was up at its last read; `healthy()` asks Redis now (`/readyz`).
+
+    A message reaches this process's own subscribers at once, when it is published, and Redis
+    carries it only to the other processes: each payload starts with this bus's random origin,
+    and the listener drops its own without parsing them (a process subscribed to a conversation
+    it also writes to used to read every frame of it back)."""
 
     BACKOFF_START_S = 0.1
     BACKOFF_MAX_S = 2.0
@@ -119,8 +136,9 @@ class RedisBus:
         self._last_warning = 0.0
         self._publish_paused_until = 0.0
         self.publish_failures = 0
-        self._outbox: list[tuple[str, str, asyncio.Future[None]]] = []  # (channel, JSON, done) waiting to be sent
+        self._outbox: list[tuple[str, str, asyncio.Future[None] | None]] = []  # (channel, payload, done) waiting to be sent
         self._publisher: asyncio.Task[None] | None = None
+        self._origin = secrets.token_hex(8)  # each payload is "<origin> <JSON>"
 
     def _warn(self, what: str, exc: BaseException) -> None:
         now = time.monotonic()
@@ -135,14 +153,24 @@ class RedisBus:
         connection, one round trip), so a burst of frames never needs a connection each: redis-py's
         pool holds 100, and hundreds of concurrent publishes used to exhaust it. Returns once the
         message's batch was sent or dropped."""
+        done = self._queue(channel, message, echo=True, wait=True)
+        if done is not None:
+            await asyncio.shield(done)
+
+    def post(self, channel: str, message: dict[str, Any], *, echo: bool = True) -> None:
+        self._queue(channel, message, echo=echo, wait=False)
+
+    def _queue(self, channel: str, message: dict[str, Any], *, echo: bool, wait: bool) -> asyncio.Future[None] | None:
+        if echo:
+            self._local.deliver_local(channel, message)
         if time.monotonic() < self._publish_paused_until:
             self.publish_failures += 1
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((channel, json.dumps(message), done))
+            return None
+        done = asyncio.get_running_loop().create_future() if wait else None
+        self._outbox.append((channel, f"{self._origin} {json.dumps(message)}", done))
         if self._publisher is None or self._publisher.done():
             self._publisher = asyncio.create_task(self._publish_queued())
-        await asyncio.shield(done)
+        return done
 
     async def _publish_queued(self) -> None:
         while self._outbox:
@@ -158,7 +186,7 @@ class RedisBus:
                 self._warn("publish", exc)
             finally:
                 for _, _, done in batch:
-                    if not done.done():
+                    if done is not None and not done.done():
                         done.set_result(None)
 
     async def subscribe(self, channel: str) -> Subscription:
@@ -238,8 +266,11 @@ class RedisBus:
             self.connected = True
             if message is None:
                 continue
+            origin, _, body = str(message["data"]).partition(" ")
+            if origin == self._origin:
+                continue  # our own: delivered here when it was published
             try:
-                payload = json.loads(message["data"])
+                payload = json.loads(body)
             except (TypeError, json.JSONDecodeError):
                 log.warning("redis bus: ignoring a malformed message on %s", message.get("channel"))
                 continue

@@ -61,11 +61,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _log_failure(task: "asyncio.Task[None]") -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("relaying a frame to other processes failed: %s", task.exception())
-
-
 async def create_session(db: Database, *, user_id: str | None = None, client_ip: str | None = None) -> SessionRecord:
     session_id = new_session_id()
     state = ConversationState(conversation_id=session_id, user_id=user_id)
@@ -215,7 +210,6 @@ class SessionHub:
         self.sessions: dict[str, LiveSession] = {}
         self._loading = asyncio.Lock()
         self.bus = bus
-        self.origin = secrets.token_hex(8)  # this process, so it ignores its own relayed frames
         self._listeners: dict[str, asyncio.Task[None]] = {}
 
     async def get(self, session_id: str) -> LiveSession:
@@ -246,14 +240,13 @@ class SessionHub:
         self._listeners[live.session_id] = asyncio.create_task(self._listen(live, subscription))
 
     def _relay(self, session_id: str, frame: dict[str, Any]) -> None:
-        message = {"origin": self.origin, "frame": frame}
-        task = asyncio.get_running_loop().create_task(self.bus.publish(f"conversation:{session_id}", message))
-        task.add_done_callback(_log_failure)
+        # To the other processes only: this one has delivered the frame to its listeners already.
+        self.bus.post(f"conversation:{session_id}", {"frame": frame}, echo=False)
 
     async def _listen(self, live: LiveSession, subscription: Any) -> None:
         try:
             async for message in subscription:
-                if message.get("origin") == self.origin or not isinstance(message.get("frame"), dict):
+                if not isinstance(message.get("frame"), dict):
                     continue
                 frame = message["frame"]
                 if frame.get("type") == "handoff":  # another process changed who owns the conversation

@@ -40,10 +40,18 @@ async def test_redis_bus_between_two_processes_clients(redis_url: str) -> None:
             await worker_a.publish("conv:42", {"seq": seq})
         assert [(await _next(on_b))["seq"] for _ in range(5)] == [1, 2, 3, 4, 5]
         assert [(await _next(on_a))["seq"] for _ in range(5)] == [1, 2, 3, 4, 5]
+        # post: the same without waiting; echo=False reaches only the other process
+        worker_a.post("conv:42", {"seq": 6}, echo=False)
+        assert (await _next(on_b))["seq"] == 6
+        worker_b.post("conv:42", {"seq": 7})
+        assert (await _next(on_b))["seq"] == 7 and (await _next(on_a))["seq"] == 7
+        await asyncio.sleep(0.2)
+        assert on_a.queue.empty() and on_b.queue.empty()  # nobody got its own message back through Redis
         await on_b.close()
-        await worker_a.publish("conv:42", {"seq": 6})
-        assert (await _next(on_a))["seq"] == 6
-        assert on_b.queue.empty()
+        await worker_a.publish("conv:42", {"seq": 8})
+        assert (await _next(on_a))["seq"] == 8
+        await asyncio.sleep(0.2)
+        assert on_b.queue.empty() and on_a.queue.empty()
     finally:
         await worker_a.close()
         await worker_b.close()
