@@ -1,6 +1,6 @@
 """Turn latency through the real server: time to first token and full-turn latency, p50/p95/p99.
 
-Starts the app under uvicorn on 127.0.0.1 (in this process, its own thread and event loop), then
+Starts the app under uvicorn on 127.0.0.1 in a server process of its own, then
 for each concurrency level opens N WebSocket sessions that each send `--turns` messages one
 after another. TTFT = shopper message sent -> first bot_delta received; turn = message sent ->
 bot_uttered received. Clients and server share the machine, as they do in these numbers.
