@@ -59,13 +59,16 @@ class SqliteWriteLock:
     the holder lets go; a thread lock does the same within the process (one process's threads
     share the flock)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timeout_s: float = 30.0) -> None:
         self.path = path
+        self.timeout_s = timeout_s  # as SQLite's busy timeout: a write never waits forever here
         self._threads = threading.Lock()
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self._threads.acquire()
+        if not self._threads.acquire(timeout=self.timeout_s):
+            # A write started inside another one on this process, or one that never ended.
+            raise TimeoutError(f"no write lock on {self.path} after {self.timeout_s:g} s")
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -105,15 +108,21 @@ class Database:
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        self._echo = echo
-        self._sync_engine: Engine | None = None  # a SQLite file: run_write's, made on first use
-        self._writer: ThreadPoolExecutor | None = None
+        # A SQLite file: the write lock, and run_write's synchronous engine and writer thread
+        # (neither connects nor starts a thread before the first write).
         self._write_lock: SqliteWriteLock | None = None
+        self._sync_engine: Engine | None = None
+        self._writer: ThreadPoolExecutor | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
-            path = url.split(":///", 1)[-1]
             if path and path != ":memory:":
                 self._write_lock = SqliteWriteLock(Path(path + "-lock"))
+                self._sync_engine = create_engine(
+                    make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False},
+                    pool_size=1, max_overflow=0, echo=echo,
+                )
+                _configure_sqlite(self._sync_engine, always_immediate=True)
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -155,17 +164,12 @@ class Database:
         """Wait for the write lock in the writer thread (the event loop must not block)."""
         lock = self._write_lock
         assert lock is not None
-        waiting = asyncio.get_running_loop().run_in_executor(self._writer_thread(), lock.acquire)
+        waiting = asyncio.get_running_loop().run_in_executor(self._writer, lock.acquire)
         try:
             await asyncio.shield(waiting)
         except asyncio.CancelledError:  # the lock is taken for a caller that is gone: let it go
             waiting.add_done_callback(lambda f: None if f.cancelled() or f.exception() else lock.release())
             raise
-
-    def _writer_thread(self) -> ThreadPoolExecutor:
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-        return self._writer
 
     async def run_write(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in one write transaction: committed when it returns, rolled back
@@ -176,14 +180,8 @@ class Database:
         statement, and SQLite's write lock, which every process shares, is held only while the SQL
         runs, not while this process's event loop gets round to the next statement. Elsewhere
         (PostgreSQL) it runs on the async connection (SQLAlchemy's `run_sync`)."""
-        if self._write_lock is not None:
-            if self._sync_engine is None:
-                sync_url = make_url(self.url).set(drivername="sqlite")
-                self._sync_engine = create_engine(
-                    sync_url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=1, max_overflow=0, echo=self._echo
-                )
-                _configure_sqlite(self._sync_engine, always_immediate=True)
-            return await asyncio.get_running_loop().run_in_executor(self._writer_thread(), self._write_now, work)
+        if self._writer is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, self._write_now, work)
         async with self.engine.connect() as conn:
             if self.is_sqlite:
                 await conn.execution_options(**{_WRITE_OPTION: True})
@@ -202,10 +200,8 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._writer is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown)
-            self._writer = None
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown)  # queued writes finish first
         if self._sync_engine is not None:
             self._sync_engine.dispose()
-            self._sync_engine = None
         if self._write_lock is not None:
             self._write_lock.close()

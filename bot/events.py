@@ -196,9 +196,8 @@ class EventLog:
         (`conversation_state`), and `reserve` numbers after the last event kept back for transient
         frames that follow. Raises DuplicateMessage when an event's message_id is already stored.
         """
-        options = {"floor_seq": floor_seq, "state": state, "conversation_state": conversation_state, "reserve": reserve, "require_bot": require_bot}
         done: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Append(session_id, events, done=done, **options))
+        self._pending.append(_Append(session_id, events, floor_seq, state, conversation_state, reserve, require_bot, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
         return await done

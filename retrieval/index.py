@@ -25,9 +25,9 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 

@@ -30,9 +30,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from concurrent.futures import Future
 import warnings
 from collections import OrderedDict
+from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
