@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Connection, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -91,14 +91,13 @@ class _Append:
     conversation_state: str | None = None
     reserve: int = 0
     require_bot: bool = False
-    done: "asyncio.Future[list[dict[str, Any]]] | None" = None
+    done: "asyncio.Future[Appended] | None" = None
 
 
-# The append's statements, built once (building them cost as much CPU as running them).
-_OWNER_FOR_UPDATE = select(OwnershipRow.mode).where(OwnershipRow.conversation_id == bindparam("session_id")).with_for_update()
-_LAST_SEQ_FOR_UPDATE = select(ConversationRow.last_seq).where(ConversationRow.session_id == bindparam("session_id")).with_for_update()
+# The statements of an append batch, built once (building them cost as much CPU as running them).
 _INSERT_EVENTS = insert(EventRow)
 _UPDATES: dict[tuple[str, ...], Any] = {}  # the columns an append changes -> its UPDATE
+BATCH_MAX = 500  # appends in one transaction at most (each adds a few bound parameters to its SELECTs)
 
 
 def _update_conversation(columns: tuple[str, ...]) -> Any:
@@ -112,65 +111,99 @@ def _update_conversation(columns: tuple[str, ...]) -> Any:
     return statement
 
 
-def _append_in(conn: Connection, item: _Append, now: datetime) -> list[dict[str, Any]]:
-    """The append itself, inside the caller's transaction (`Database.run_write`): prepared SQL
-    statements, not ORM objects (the unit of work cost more CPU than the database did, several
-    times a turn)."""
-    key = {"session_id": item.session_id}
-    if item.require_bot:
-        if conn.execute(_OWNER_FOR_UPDATE, key).scalar() == "human":
-            raise NotBotsTurn(item.session_id)
-    last_seq = conn.execute(_LAST_SEQ_FOR_UPDATE, key).scalar()
-    if last_seq is None:
-        raise UnknownSession(item.session_id)
-    seq = max(last_seq, item.floor_seq)
-    frames: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    for event in item.events:
-        seq += 1
-        data = dict(event.frame)
-        data.pop("seq", None)
-        rows.append({"session_id": item.session_id, "seq": seq, "type": data["type"], "data": data, "message_id": event.message_id, "created_at": now})
-        frames.append({**data, "seq": seq})
-    if rows:
-        conn.execute(_INSERT_EVENTS, rows)
-    changes: dict[str, Any] = {"last_seq": seq + item.reserve, "updated_at": now}
-    if item.state is not None:
-        changes["state"] = item.state
-        changes["user_id"] = item.state.get("user_id")
-    if item.conversation_state is not None:
-        changes["conversation_state"] = item.conversation_state
-    statement = _update_conversation(tuple(changes))
-    conn.execute(statement, {"for_session": item.session_id, **{f"new_{name}": value for name, value in changes.items()}})
-    return frames
+class Appended(NamedTuple):
+    """What an append stored (its frames, with their `seq`) and who owned the conversation when
+    it did: "bot", "handoff_requested", "human" or "resolved", read in the same transaction."""
+
+    frames: list[dict[str, Any]]
+    owner: str
 
 
-_REFUSED = (IntegrityError, UnknownSession, NotBotsTurn)  # one append fails, the others stand
-
-
-def _refusal(item: _Append, exc: BaseException) -> BaseException:
-    """What the caller of a refused append gets (a unique-key clash: the message is stored already)."""
-    return DuplicateMessage(item.session_id) if isinstance(exc, IntegrityError) else exc
-
-
-_Outcome = tuple[_Append, "list[dict[str, Any]] | None", "BaseException | None"]
+_Outcome = tuple[_Append, "Appended | None", "BaseException | None"]
 
 
 def _append_batch(conn: Connection, batch: list[_Append], now: datetime) -> list[_Outcome]:
-    """Several appends in one transaction, one savepoint each: a refused one fails alone."""
+    """Several appends in the caller's transaction (`Database.run_write`), in a fixed number of
+    statements whatever the batch size: lock and read the rows the batch needs (with each
+    conversation's owner, which every append returns: the turn needs no read of its own), decide each append
+    in order here, then one multi-row INSERT and one UPDATE per column set.
+
+    The checks a unique key or a savepoint would make are made on what was read: the conversation
+    rows are locked (`FOR UPDATE` on PostgreSQL; on SQLite the whole write is exclusive) and every
+    append locks them first, so nothing read here changes before the commit. A refused append
+    (unknown session, duplicate message_id, a human owns the conversation) fails alone.
+    (Statements per append and a savepoint each cost several times the CPU, and the writer
+    thread waited for the interpreter lock between every two statements.)"""
+    sessions = sorted({item.session_id for item in batch})  # one lock order for every writer
+    owners: dict[str, str] = dict(
+        conn.execute(
+            select(OwnershipRow.conversation_id, OwnershipRow.mode)
+            .where(OwnershipRow.conversation_id.in_(sessions)).order_by(OwnershipRow.conversation_id).with_for_update()
+        ).all()
+    )
+    last_seq: dict[str, int] = dict(
+        conn.execute(
+            select(ConversationRow.session_id, ConversationRow.last_seq)
+            .where(ConversationRow.session_id.in_(sessions)).order_by(ConversationRow.session_id).with_for_update()
+        ).all()
+    )
+    message_ids = {event.message_id for item in batch for event in item.events if event.message_id is not None}
+    stored_ids: set[tuple[str, str]] = set()
+    if message_ids:
+        stored_ids = set(
+            conn.execute(
+                select(EventRow.session_id, EventRow.message_id)
+                .where(EventRow.message_id.in_(sorted(message_ids)), EventRow.session_id.in_(sessions))
+            ).all()
+        )
     outcomes: list[_Outcome] = []
+    rows: list[dict[str, Any]] = []
+    changes_of: dict[str, dict[str, Any]] = {}  # session -> its row's new values (later appends win)
     for item in batch:
-        try:
-            with conn.begin_nested():
-                outcomes.append((item, _append_in(conn, item, now), None))
-        except _REFUSED as exc:
-            outcomes.append((item, None, _refusal(item, exc)))
+        sid = item.session_id
+        ids = [(sid, event.message_id) for event in item.events if event.message_id is not None]
+        if sid not in last_seq:
+            outcomes.append((item, None, UnknownSession(sid)))
+            continue
+        owner = owners.get(sid, "bot")  # no ownership row yet: the bot's
+        if item.require_bot and owner == "human":
+            outcomes.append((item, None, NotBotsTurn(sid)))
+            continue
+        if any(key in stored_ids for key in ids):
+            outcomes.append((item, None, DuplicateMessage(sid)))
+            continue
+        stored_ids.update(ids)
+        seq = max(last_seq[sid], item.floor_seq)
+        frames: list[dict[str, Any]] = []
+        for event in item.events:
+            seq += 1
+            data = dict(event.frame)
+            data.pop("seq", None)
+            rows.append({"session_id": sid, "seq": seq, "type": data["type"], "data": data, "message_id": event.message_id, "created_at": now})
+            frames.append({**data, "seq": seq})
+        last_seq[sid] = seq + item.reserve
+        changes = changes_of.setdefault(sid, {})
+        changes.update(last_seq=last_seq[sid], updated_at=now)
+        if item.state is not None:
+            changes["state"] = item.state
+            changes["user_id"] = item.state.get("user_id")
+        if item.conversation_state is not None:
+            changes["conversation_state"] = item.conversation_state
+        outcomes.append((item, Appended(frames, owner), None))
+    if rows:
+        conn.execute(_INSERT_EVENTS, rows)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for sid, changes in changes_of.items():
+        params = {"for_session": sid, **{f"new_{name}": value for name, value in changes.items()}}
+        by_columns.setdefault(tuple(sorted(changes)), []).append(params)
+    for columns, params_list in by_columns.items():
+        conn.execute(_update_conversation(columns), params_list)
     return outcomes
 
 
 class EventLog:
     """`append` with group commit: appends that arrive while a write is in flight share the next
-    transaction, one savepoint each (a duplicate or a refused bot event fails alone). Callers get
+    transaction (`_append_batch`: a duplicate or a refused bot event fails alone). Callers get
     their frames only after the commit. Under many concurrent sessions this turns many small write
     transactions, which SQLite runs one at a time, into a few larger ones, each one hand-off to
     the database's writer thread (`Database.run_write`)."""
@@ -183,8 +216,9 @@ class EventLog:
     async def append(
         self, session_id: str, events: list[NewEvent], *, floor_seq: int = 0, state: dict[str, Any] | None = None,
         conversation_state: str | None = None, reserve: int = 0, require_bot: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Store `events` with the next sequence numbers; return them as frames (with `seq`).
+    ) -> Appended:
+        """Store `events` with the next sequence numbers; return them as frames (with `seq`), and
+        the conversation's owner as the same transaction saw it.
 
         With `require_bot`, the conversation's ownership is checked in the same transaction (the
         row is locked, as a takeover locks it): if a human owns it, nothing is stored and
@@ -196,7 +230,7 @@ class EventLog:
         (`conversation_state`), and `reserve` numbers after the last event kept back for transient
         frames that follow. Raises DuplicateMessage when an event's message_id is already stored.
         """
-        done: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._pending.append(_Append(session_id, events, floor_seq, state, conversation_state, reserve, require_bot, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
@@ -204,33 +238,38 @@ class EventLog:
 
     async def _write_all(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
             await self._write(batch)
 
     async def _write(self, batch: list[_Append]) -> None:
         now = _now()
         outcomes: list[_Outcome]
         try:
-            if len(batch) == 1:  # alone in its transaction: no savepoint needed (two statements less)
-                item = batch[0]
-                try:
-                    outcomes = [(item, await self.db.run_write(lambda conn: _append_in(conn, item, now)), None)]
-                except _REFUSED as exc:  # rolled back
-                    outcomes = [(item, None, _refusal(item, exc))]
-            else:
+            try:
                 outcomes = await self.db.run_write(lambda conn: _append_batch(conn, batch, now))
+            except IntegrityError:
+                # A unique key refused what the checks allowed (they should not let that happen):
+                # the batch was rolled back; each append again in its own transaction, so only
+                # the one at fault fails.
+                if len(batch) == 1:
+                    outcomes = [(batch[0], None, DuplicateMessage(batch[0].session_id))]
+                else:
+                    for item in batch:
+                        await self._write([item])
+                    return
         except Exception as exc:  # the commit failed: nothing of this batch is stored
             for item in batch:
                 if item.done is not None and not item.done.done():
                     item.done.set_exception(exc)
             return
-        for item, frames, error in outcomes:
+        for item, appended, error in outcomes:
             if item.done is None or item.done.done():
                 continue  # the caller went away (cancelled)
             if error is not None:
                 item.done.set_exception(error)
             else:
-                item.done.set_result(frames or [])
+                assert appended is not None
+                item.done.set_result(appended)
 
 
 async def after(db: Database, session_id: str, after_seq: int, limit: int = 1000) -> list[dict[str, Any]]:

@@ -90,7 +90,7 @@ class TurnPipeline:
             return None
         stored = await self._store(live, [AgentUttered(text=result.text, agent=agent).model_dump()])
         self.hub.release_if_idle(live)
-        return stored[0]
+        return stored.frames[0]
 
     async def change_ownership(self, session_id: str, action: Action, *, agent: str | None = None) -> Ownership:
         """An agent's takeover / release / resolve (or the shopper's continue_with_bot), announced
@@ -178,19 +178,15 @@ class TurnPipeline:
         records = [UserEcho(text=shopper_text, message_id=incoming.message_id, payload=incoming.payload).model_dump()]
         if checked.action != "allow":
             records.append(Moderation(action=checked.action, reason=checked.reply or ", ".join(checked.reasons) or checked.action).model_dump())
-        # The owner check (a read) runs while the message is stored (a write): WAL lets both run at once.
-        mode_task = asyncio.create_task(self._mode(live))
-        try:
-            await self._store(live, records, message_id=incoming.message_id, reserve=TURN_RESERVE)
+        changes = live.ownership_changes
+        try:  # the store also reads who owns the conversation, in the same transaction
+            owner = (await self._store(live, records, message_id=incoming.message_id, reserve=TURN_RESERVE)).owner
         except DuplicateMessage:
             if not await self._resumes_failed_turn(live, incoming):
-                await asyncio.gather(mode_task, return_exceptions=True)
                 log.info("duplicate message %s in session %s ignored", incoming.message_id, live.session_id)
                 return
-        except BaseException:
-            mode_task.cancel()
-            raise
-        mode = await mode_task
+            owner = (await handoff_store.get_ownership(self.db, live.session_id)).mode.value
+        mode = await self._mode(live, Mode(owner), changes)
         if checked.action == "block":
             turn_id = uuid.uuid4().hex[:12]
             reply = checked.reply or BLOCKED_REPLY
@@ -327,11 +323,9 @@ class TurnPipeline:
         return True
 
     # ------------------------------------------------------------------ handoff
-    async def _mode(self, live: LiveSession) -> str:
-        """The conversation's owner. The agents' ownership table decides when it exists."""
-        changes = live.ownership_changes
-        ownership = await handoff_store.get_ownership(self.db, live.session_id)
-        mode = ownership.mode
+    async def _mode(self, live: LiveSession, mode: Mode, changes: int) -> str:
+        """The conversation's owner, `mode` as stored (the agents' ownership table decides) when
+        `live.ownership_changes` was `changes`."""
         if mode is Mode.resolved:  # the shopper writes again after it was closed: the bot is back
             try:
                 mode = (await handoff_store.apply(self.db, live.session_id, Action.reopen)).mode
@@ -373,7 +367,7 @@ class TurnPipeline:
         self, live: LiveSession, records: list[dict[str, Any]], *, message_id: str | None = None,
         conversation_state: str | None = None, state: dict[str, Any] | None = None, reserve: int = 0,
         require_bot: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> events.Appended:
         async with live.lock:
             new = [NewEvent(r, message_id if r["type"] == "user_uttered" else None) for r in records]
             live.append_started()  # transients wait for these numbers (LiveSession.send_transient)
@@ -382,7 +376,7 @@ class TurnPipeline:
                     live.session_id, new, floor_seq=live.seq, state=state,
                     conversation_state=conversation_state, reserve=reserve, require_bot=require_bot,
                 )
-                for item in stored:
+                for item in stored.frames:
                     live.publish(item)
                 return stored
             finally:
