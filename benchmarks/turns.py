@@ -154,7 +154,7 @@ def write_docs(rows: list[dict[str, Any]], args: argparse.Namespace, engine_name
     if key in section:
         a = section.index(key)
         b = section.index("<!-- /turns -->", a) + len("<!-- /turns -->\n")
-        section = section[:a] + block + section[b:].lstrip("\n")
+        section = section[:a] + block + "\n" + section[b:].lstrip("\n")
     else:
         section = section.rstrip() + "\n\n" + block
     text = text[:start] + section.rstrip() + "\n" + ("\n" + text[end + 1 :] if end != -1 else "")

@@ -159,9 +159,12 @@ class TextEncoder:
 
 
 def featurize(views: list[ConversationView], encoder: TextEncoder, progress: bool = False) -> np.ndarray:
-    from tqdm import tqdm
+    items: Any = views
+    if progress:  # not even a disabled bar when serving: tqdm takes a process-wide lock to start one
+        from tqdm import tqdm
 
-    states = np.stack([state_features(v) for v in tqdm(views, desc="dialogue-state features", disable=not progress)])
+        items = tqdm(views, desc="dialogue-state features")
+    states = np.stack([state_features(v) for v in items])
     pairs = [texts_of(v) for v in views]
     texts = [u for u, _ in pairs] + [a for _, a in pairs] + [previous_user_text(v) for v in views]
     users, agents, earlier = np.split(encoder.encode(texts, progress=progress), 3)  # one pass per distinct text
