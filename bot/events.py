@@ -96,6 +96,23 @@ class _Append:
 
 # The statements of an append batch, built once (building them cost as much CPU as running them).
 _INSERT_EVENTS = insert(EventRow)
+_OWNERS = (  # each conversation's owner, rows locked (one statement for the batch)
+    select(OwnershipRow.conversation_id, OwnershipRow.mode)
+    .where(OwnershipRow.conversation_id.in_(bindparam("sessions", expanding=True)))
+    .order_by(OwnershipRow.conversation_id).with_for_update()
+)
+_LAST_SEQS = (
+    select(ConversationRow.session_id, ConversationRow.last_seq)
+    .where(ConversationRow.session_id.in_(bindparam("sessions", expanding=True)))
+    .order_by(ConversationRow.session_id).with_for_update()
+)
+# The same for a batch of one session (the usual case below full load): an IN list costs more
+# CPU to expand than the statement takes to run.
+_OWNER_OF_ONE = select(OwnershipRow.conversation_id, OwnershipRow.mode).where(OwnershipRow.conversation_id == bindparam("session")).with_for_update()
+_LAST_SEQ_OF_ONE = select(ConversationRow.session_id, ConversationRow.last_seq).where(ConversationRow.session_id == bindparam("session")).with_for_update()
+_STORED_MESSAGE_IDS = select(EventRow.session_id, EventRow.message_id).where(
+    EventRow.message_id.in_(bindparam("message_ids", expanding=True)), EventRow.session_id.in_(bindparam("sessions", expanding=True))
+)
 _UPDATES: dict[tuple[str, ...], Any] = {}  # the columns an append changes -> its UPDATE
 BATCH_MAX = 500  # appends in one transaction at most (each adds a few bound parameters to its SELECTs)
 
@@ -135,27 +152,16 @@ def _append_batch(conn: Connection, batch: list[_Append], now: datetime) -> list
     (Statements per append and a savepoint each cost several times the CPU, and the writer
     thread waited for the interpreter lock between every two statements.)"""
     sessions = sorted({item.session_id for item in batch})  # one lock order for every writer
-    owners: dict[str, str] = dict(
-        conn.execute(
-            select(OwnershipRow.conversation_id, OwnershipRow.mode)
-            .where(OwnershipRow.conversation_id.in_(sessions)).order_by(OwnershipRow.conversation_id).with_for_update()
-        ).all()
-    )
-    last_seq: dict[str, int] = dict(
-        conn.execute(
-            select(ConversationRow.session_id, ConversationRow.last_seq)
-            .where(ConversationRow.session_id.in_(sessions)).order_by(ConversationRow.session_id).with_for_update()
-        ).all()
-    )
-    message_ids = {event.message_id for item in batch for event in item.events if event.message_id is not None}
+    if len(sessions) == 1:
+        owners: dict[str, str] = dict(conn.execute(_OWNER_OF_ONE, {"session": sessions[0]}).all())
+        last_seq: dict[str, int] = dict(conn.execute(_LAST_SEQ_OF_ONE, {"session": sessions[0]}).all())
+    else:
+        owners = dict(conn.execute(_OWNERS, {"sessions": sessions}).all())
+        last_seq = dict(conn.execute(_LAST_SEQS, {"sessions": sessions}).all())
+    message_ids = sorted({event.message_id for item in batch for event in item.events if event.message_id is not None})
     stored_ids: set[tuple[str, str]] = set()
-    if message_ids:
-        stored_ids = set(
-            conn.execute(
-                select(EventRow.session_id, EventRow.message_id)
-                .where(EventRow.message_id.in_(sorted(message_ids)), EventRow.session_id.in_(sessions))
-            ).all()
-        )
+    if message_ids and len(batch) > 1:  # alone in its batch, the unique key decides (`EventLog._write`)
+        stored_ids = set(conn.execute(_STORED_MESSAGE_IDS, {"message_ids": message_ids, "sessions": sessions}).all())
     outcomes: list[_Outcome] = []
     rows: list[dict[str, Any]] = []
     changes_of: dict[str, dict[str, Any]] = {}  # session -> its row's new values (later appends win)
@@ -248,9 +254,9 @@ class EventLog:
             try:
                 outcomes = await self.db.run_write(lambda conn: _append_batch(conn, batch, now))
             except IntegrityError:
-                # A unique key refused what the checks allowed (they should not let that happen):
-                # the batch was rolled back; each append again in its own transaction, so only
-                # the one at fault fails.
+                # A unique key refused the batch (an append alone in its batch is not checked
+                # beforehand: its message_id was stored before). Rolled back; a batch of several
+                # is written again one append per transaction, so only the one at fault fails.
                 if len(batch) == 1:
                     outcomes = [(batch[0], None, DuplicateMessage(batch[0].session_id))]
                 else:

@@ -63,8 +63,16 @@ async def test_one_batch_numbers_in_order_and_refuses_each_bad_append_alone(data
         assert [(e["seq"], e["text"]) for e in stored_a] == [(1, "first"), (2, "second"), (6, "answer")]
         assert [e["text"] for e in await events.after(db, b, 0)] == ["hello"]
         assert [e["text"] for e in await events.after(db, taken, 0)] == ["to the agent", "shopper to agent"]
+        # Alone in their batches (the usual case below full load) the same refusals hold.
+        with pytest.raises(DuplicateMessage):
+            await log.append(a, [_said("once more", "m2")])
+        with pytest.raises(UnknownSession):
+            await log.append("no-such-session", [_said("x")])
+        with pytest.raises(NotBotsTurn):
+            await log.append(taken, [_bot("the bot again")], require_bot=True)
+        assert [f["seq"] for f in (await log.append(a, [_said("third", "m3")])).frames] == [7]
         record = await load_session(db, a)
-        assert record.last_seq == 6
+        assert record.last_seq == 7
         assert record.state.user_id == "u1"
     finally:
         await db.dispose()
