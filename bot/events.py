@@ -142,13 +142,14 @@ _Outcome = tuple[_Append, "Appended | None", "BaseException | None"]
 def _append_batch(conn: Connection, batch: list[_Append], now: datetime) -> list[_Outcome]:
     """Several appends in the caller's transaction (`Database.run_write`), in a fixed number of
     statements whatever the batch size: lock and read the rows the batch needs (with each
-    conversation's owner, which every append returns: the turn needs no read of its own), decide each append
-    in order here, then one multi-row INSERT and one UPDATE per column set.
+    conversation's owner, which every append returns: the turn needs no read of its own), decide
+    each append in order here, then one multi-row INSERT and one UPDATE per column set.
 
-    The checks a unique key or a savepoint would make are made on what was read: the conversation
-    rows are locked (`FOR UPDATE` on PostgreSQL; on SQLite the whole write is exclusive) and every
-    append locks them first, so nothing read here changes before the commit. A refused append
-    (unknown session, duplicate message_id, a human owns the conversation) fails alone.
+    In a batch of several, the checks a unique key or a savepoint would make are made on what was
+    read: the conversation rows are locked (`FOR UPDATE` on PostgreSQL; on SQLite the whole write
+    is exclusive) and every append locks them first, so nothing read here changes before the
+    commit. A refused append (unknown session, duplicate message_id, a human owns the
+    conversation) fails alone.
     (Statements per append and a savepoint each cost several times the CPU, and the writer
     thread waited for the interpreter lock between every two statements.)"""
     sessions = sorted({item.session_id for item in batch})  # one lock order for every writer
@@ -158,10 +159,11 @@ def _append_batch(conn: Connection, batch: list[_Append], now: datetime) -> list
     else:
         owners = dict(conn.execute(_OWNERS, {"sessions": sessions}).all())
         last_seq = dict(conn.execute(_LAST_SEQS, {"sessions": sessions}).all())
-    message_ids = sorted({event.message_id for item in batch for event in item.events if event.message_id is not None})
     stored_ids: set[tuple[str, str]] = set()
-    if message_ids and len(batch) > 1:  # alone in its batch, the unique key decides (`EventLog._write`)
-        stored_ids = set(conn.execute(_STORED_MESSAGE_IDS, {"message_ids": message_ids, "sessions": sessions}).all())
+    if len(batch) > 1:  # alone in its batch, an append's duplicate is refused by the unique key (`EventLog._write`)
+        message_ids = sorted({event.message_id for item in batch for event in item.events if event.message_id is not None})
+        if message_ids:
+            stored_ids = set(conn.execute(_STORED_MESSAGE_IDS, {"message_ids": message_ids, "sessions": sessions}).all())
     outcomes: list[_Outcome] = []
     rows: list[dict[str, Any]] = []
     changes_of: dict[str, dict[str, Any]] = {}  # session -> its row's new values (later appends win)
