@@ -9,13 +9,14 @@ message delays delivery until the next one or a reconnect, and never loses an ev
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
+
+import orjson
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class RedisBus:
             self.publish_failures += 1
             return None
         done = asyncio.get_running_loop().create_future() if wait else None
-        self._outbox.append((channel, f"{self._origin} {json.dumps(message)}", done))
+        self._outbox.append((channel, f"{self._origin} {orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS).decode()}", done))
         if self._publisher is None or self._publisher.done():
             self._publisher = asyncio.create_task(self._publish_queued())
         return done
@@ -270,8 +271,8 @@ class RedisBus:
             if origin == self._origin:
                 continue  # our own: delivered here when it was published
             try:
-                payload = json.loads(body)
-            except (TypeError, json.JSONDecodeError):
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:
                 log.warning("redis bus: ignoring a malformed message on %s", message.get("channel"))
                 continue
             self._local.deliver_local(message["channel"], payload)

@@ -7,13 +7,13 @@ nowhere else (`protocol.error_frame`: a code and a generic message); details go 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot import events
@@ -130,7 +130,7 @@ class ShopperConnection:
             if isinstance(item, _Close):
                 await self.ws.close(item.code)
                 return
-            await self.ws.send_text(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+            await self.ws.send_text(orjson.dumps(item, option=orjson.OPT_NON_STR_KEYS).decode())
 
     # ------------------------------------------------------------------ the connection
     async def run(self) -> None:
