@@ -10,7 +10,7 @@ from bot import events, handoff_store
 from bot.db import Database
 from bot.events import DuplicateMessage, EventLog, NewEvent, NotBotsTurn
 from bot.handoff import Action
-from bot.sessions import UnknownSession, create_session, load_session
+from bot.sessions import UnknownSession, create_session, load_session, save_session
 
 
 def _said(text: str, message_id: str | None = None) -> NewEvent:
@@ -98,5 +98,32 @@ async def test_a_batch_larger_than_the_limit_is_split(database_url: str, monkeyp
         sids = [(await create_session(db)).session_id for _ in range(10)]
         results = await _appends_at_once(EventLog(db), [{"session_id": s, "events": [_said("hi", "x")]} for s in sids])
         assert all(frames[0]["seq"] == 1 for frames in results)  # type: ignore[index]
+    finally:
+        await db.dispose()
+
+
+async def test_session_rows_are_created_and_saved_in_one_statement_each(database_url: str) -> None:
+    """create_session / save_session (one Core statement each in the writer's transaction): the
+    row round-trips, last_seq only moves up, and an unknown id is refused, on both databases."""
+    db = Database(database_url)
+    try:
+        created = await create_session(db, user_id=None, client_ip="127.0.0.1")
+        sid = created.session_id
+        loaded = await load_session(db, sid)
+        assert (loaded.last_seq, loaded.conversation_state, loaded.state.conversation_id) == (0, "bot", sid)
+
+        state = loaded.state
+        state.user_id = "u7"
+        state.messages.append({"role": "user", "content": "caf\u00e9 \u2615, 2 \u00d7 $9.50"})
+        await save_session(db, sid, state=state, min_last_seq=12, conversation_state="handoff_requested")
+        await save_session(db, sid, min_last_seq=5)  # lower: last_seq stays
+        again = await load_session(db, sid)
+        assert again.last_seq == 12 and again.conversation_state == "handoff_requested"
+        assert again.state.user_id == "u7" and again.state.messages[-1]["content"] == "caf\u00e9 \u2615, 2 \u00d7 $9.50"
+        frames = (await EventLog(db).append(sid, [_said("after the save")])).frames
+        assert [f["seq"] for f in frames] == [13]
+
+        with pytest.raises(UnknownSession):
+            await save_session(db, "no-such-session", min_last_seq=3)
     finally:
         await db.dispose()
