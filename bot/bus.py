@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-import orjson
+from bot import jsontext
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class RedisBus:
             self.publish_failures += 1
             return None
         done = asyncio.get_running_loop().create_future() if wait else None
-        self._outbox.append((channel, f"{self._origin} {orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS).decode()}", done))
+        self._outbox.append((channel, f"{self._origin} {jsontext.dumps(message)}", done))
         if self._publisher is None or self._publisher.done():
             self._publisher = asyncio.create_task(self._publish_queued())
         return done
@@ -271,8 +271,8 @@ class RedisBus:
             if origin == self._origin:
                 continue  # our own: delivered here when it was published
             try:
-                payload = orjson.loads(body)
-            except orjson.JSONDecodeError:
+                payload = jsontext.loads(body)
+            except jsontext.JSONDecodeError:
                 log.warning("redis bus: ignoring a malformed message on %s", message.get("channel"))
                 continue
             self._local.deliver_local(message["channel"], payload)

@@ -17,10 +17,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+from bot import jsontext
 
 _WRITE_OPTION = "shopbot_write"
 T = TypeVar("T")
@@ -48,10 +49,6 @@ def _configure_sqlite(engine: AsyncEngine | Engine, *, always_immediate: bool = 
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
         immediate = always_immediate or conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class SqliteWriteLock:
@@ -104,9 +101,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        # JSON columns (events, conversation state) through orjson: several times faster than the
-        # standard library, and on SQLite the event log serialises them inside the write lock.
-        kwargs: dict[str, object] = {"echo": echo, "json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        # JSON columns (events, conversation state) through bot.jsontext: on SQLite the event log
+        # serialises them inside the write lock, so the faster the better.
+        kwargs: dict[str, object] = {"echo": echo, "json_serializer": jsontext.dumps, "json_deserializer": jsontext.loads}
         if self.is_sqlite:
             path = url.split(":///", 1)[-1]
             if path and path != ":memory:":
@@ -126,7 +123,7 @@ class Database:
                 self._write_lock = SqliteWriteLock(Path(path + "-lock"))
                 self._sync_engine = create_engine(
                     make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False},
-                    pool_size=1, max_overflow=0, echo=echo, json_serializer=_json_dumps, json_deserializer=orjson.loads,
+                    pool_size=1, max_overflow=0, echo=echo, json_serializer=jsontext.dumps, json_deserializer=jsontext.loads,
                 )
                 _configure_sqlite(self._sync_engine, always_immediate=True)
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")

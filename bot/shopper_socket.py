@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot import events
+from bot import events, jsontext
 from bot.auth import InvalidToken, verify_shopper_token
 from bot.pipeline import TurnPipeline
 from bot.protocol import ERRORS, ProtocolError, SessionConfirm, SessionRequest, UserUttered, error_frame, parse_client_frame
@@ -130,7 +129,7 @@ class ShopperConnection:
             if isinstance(item, _Close):
                 await self.ws.close(item.code)
                 return
-            await self.ws.send_text(orjson.dumps(item, option=orjson.OPT_NON_STR_KEYS).decode())
+            await self.ws.send_text(jsontext.dumps(item))
 
     # ------------------------------------------------------------------ the connection
     async def run(self) -> None:

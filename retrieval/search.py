@@ -349,13 +349,13 @@ class ProductSearch:
             if len(best_scores) >= k:
                 kth_best = best_scores[0]
         results.sort(key=lambda r: (-r[0], r[1]))
-        return [self._hit(query, parsed, filters, score, pos, variants, why) for score, pos, variants, why in results[:k]]
+        words = set(tokenize(parsed.text))  # what each hit's "matches ..." reason is checked against
+        return [self._hit(words, parsed, filters, score, pos, variants, why) for score, pos, variants, why in results[:k]]
 
-    def _hit(self, query: str, parsed: ParsedQuery, filters: SearchFilters, score: float, pos: int, variants: list[CatalogVariant], why: list[str]) -> SearchHit:
+    def _hit(self, words: set[str], parsed: ParsedQuery, filters: SearchFilters, score: float, pos: int, variants: list[CatalogVariant], why: list[str]) -> SearchHit:
         product = self.products[pos]
         ordered = sorted(variants, key=lambda v: (not v.available, v.price))
         best = ordered[0]
-        words = set(tokenize(parsed.text))
         matched = [w for w in self.name_tokens[pos] if w in words]
         reason = [f"matches {', '.join(repr(w) for w in matched[:4])}" if matched else "similar in meaning to your request"]
         reason.extend(why)
