@@ -8,10 +8,11 @@ so the engine asks the shopper instead of guessing an id.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from bot import jsontext
 
 Dict = dict[str, Any]
 
@@ -41,8 +42,8 @@ def _json(text: Any) -> Any:
     if not isinstance(text, str) or not text[:1] in "{[":
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return jsontext.loads(text)
+    except jsontext.JSONDecodeError:
         return None
 
 
@@ -88,8 +89,8 @@ class ConversationView:
                     args = fn.get("arguments")
                     if isinstance(args, str):
                         try:
-                            args = json.loads(args) if args.strip() else {}
-                        except json.JSONDecodeError:
+                            args = jsontext.loads(args) if args.strip() else {}
+                        except jsontext.JSONDecodeError:
                             args = {}
                     pending[call.get("id", "")] = (fn.get("name", ""), args if isinstance(args, dict) else {})
             elif m.get("role") == "tool":

@@ -6,12 +6,12 @@ returns that action, which the engine keeps as `ConversationState.pending_action
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot import engine_replies as R
+from bot import jsontext
 from bot.engine_args import NO, YES, ConversationView, fill_arguments, find_items, find_payment_method, product_hits
 from policies.router import CONSEQUENTIAL
 
@@ -160,8 +160,8 @@ def compose(view: ConversationView, policy_text: str = "") -> Reply:
         name, args, result = last_call
         value = None
         try:
-            value = json.loads(result)
-        except (json.JSONDecodeError, TypeError):
+            value = jsontext.loads(result)
+        except (jsontext.JSONDecodeError, TypeError):
             pass
         if name.startswith("find_user_id") and result.startswith("Error"):
             return Reply(R.auth_failed("email" if name.endswith("email") else "name_zip"))

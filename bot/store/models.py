@@ -23,7 +23,7 @@ class StoreUser(Base):
     email: Mapped[str] = mapped_column(String(255), index=True)
     zip: Mapped[str] = mapped_column(String(20))
     address: Mapped[dict[str, Any]] = mapped_column(JSON)
-    source: Mapped[str] = mapped_column(String(32), default="demo")
+    source: Mapped[str] = mapped_column(String(32), default="demo", index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __table_args__ = (Index("ix_store_users_name_zip", "last_name", "first_name", "zip"),)
@@ -72,6 +72,9 @@ class Product(Base):
     popularity: Mapped[float] = mapped_column(Float, default=0.0)
     source: Mapped[str] = mapped_column(String(32), default="demo")
     content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    # The store's own products (list_all_product_types) without scanning the searchable catalogs.
+    __table_args__ = (Index("ix_store_products_source", "source", "position", "product_id"),)
 
 
 class Variant(Base):
