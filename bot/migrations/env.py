@@ -6,7 +6,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.migrate import all_metadata
+from bot.migrate import PG_MIGRATION_LOCK, all_metadata
 
 config = context.config
 target_metadata = all_metadata()
@@ -19,6 +19,10 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Workers starting together upgrade one at a time (released at commit); the revision
+            # is read after the lock, so a waiting one sees the other's work as done.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
         context.run_migrations()
 
 
