@@ -10,6 +10,7 @@ The database, the engine and the moderator are created in the lifespan, never at
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import html
@@ -128,8 +129,11 @@ def create_app(
     moderator: Moderator | None = None,
     limits: Any = None,
     migrate: bool = True,
+    own_process: bool = False,
 ) -> FastAPI:
-    """The app. `engine`/`moderator` default to the trained ones, loaded at start-up."""
+    """The app. `engine`/`moderator` default to the trained ones, loaded at start-up.
+    `own_process`: the app is all its process serves (a worker), so start-up may tune the process
+    (its garbage collector) for it; apps built inside a test process leave it alone."""
     from bot.shopper_socket import ChatLimits
 
     chat_limits = limits or ChatLimits.from_env()
@@ -174,6 +178,14 @@ def create_app(
         app.state.bus = bus  # queue notifications and frames between worker processes
         app.state.dashboard_html = (WIDGET_DIR / "agent.html").read_text(encoding="utf-8")
         log.info("engine %s, moderation %s", type(the_engine).__name__, getattr(the_moderator, "mode", "?"))
+        # What was loaded above (catalog, vocabularies, models: ~416,000 objects) lives as long as
+        # the process: keep it out of the cyclic garbage collector's passes, and collect the young
+        # generation less often (a turn allocates thousands of short-lived dicts). Under load the
+        # collector took 0.6 ms of a turn's ~8 ms of CPU before, 0.015 ms after (docs/performance.md).
+        if own_process:
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(20_000, 10, 10)
         try:
             yield
         finally:
@@ -278,4 +290,4 @@ def app() -> FastAPI:
     """
     settings = Settings.from_env()
     configure_logging(json_lines=settings.log_format == "json")
-    return create_app(settings)
+    return create_app(settings, own_process=True)
