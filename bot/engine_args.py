@@ -355,6 +355,16 @@ def find_swaps(view: ConversationView, order: Dict, text: str) -> tuple[list[str
     return olds, new_ids
 
 
+# The words around what a shopper asks for ("what kind of ... do you have under $50?"): dropped
+# from a search query that names no product of the store, so the lexical ranking reads the rest.
+REQUEST_WORDS = re.compile(
+    r"\b(do you (?:have|sell|carry|stock)|have you got|what (?:kind|sort|type)s? of|what|which|got|any|anything|something"
+    r"|stuff|things|i'?m (?:looking for|shopping for)|looking (?:for|at)|i want to buy|i(?: would|'d) like|i need|need"
+    r"|can i see|show me|search for|search|browse|is there|are there|in stock|options|your|please|about|and|the|a|an|some"
+    r"|for|under|below|less than|up to|over|above|more than|at least|cheaper than|max(?:imum)?)\b"
+)
+
+
 def product_query_arguments(text: str, product_names: list[str]) -> Dict:
     """search_products arguments from a shopper's request: the product named, price bounds."""
     low = text.lower()
@@ -362,7 +372,7 @@ def product_query_arguments(text: str, product_names: list[str]) -> Dict:
     if named:
         query = named[0].lower()
     else:
-        query = re.sub(r"\b(do you have|any|i'm looking for|show me|search for|a|an|some|under|below)\b", " ", low)
+        query = REQUEST_WORDS.sub(" ", low)
         query = re.sub(r"\$?\d+(\.\d+)?|[?!.,]", " ", query)
         query = " ".join(query.split())
     args: Dict = {"query": query}

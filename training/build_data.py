@@ -40,6 +40,27 @@ POLICY_QUESTIONS = (
     "Can I exchange a shirt for shoes?",
 )
 EXTRAS = ("policy", "search", "recommend", "describe", "types", "product_info", "smalltalk", "oos", "unsupported")
+# A shopper browsing: several product requests in a row, by product name or by category (what a
+# storefront chat gets most). Each turn is a search, whatever the turns before it were.
+BROWSE_SHARE = 0.3  # of conversations
+BROWSE_BY_NAME = (
+    "do you have any {n}{t}?", "I'm looking for a {n}{t}", "Show me {ns}{t}", "search for {n}{t}", "got any {ns}{t}?",
+    "can I see your {ns}{t}", "I want to buy a {n}{t}", "need a {n}{t}", "is there a {n} in stock{t}?", "{n}{t}?",
+    "what about a {n}{t}?", "and {ns}{t}?", "do you carry {ns}{t}", "which {ns} do you have{t}?", "looking at {ns}{t}",
+)
+BROWSE_BY_CATEGORY = (
+    "what kind of {c} do you have{t}?", "got any {c}{t}?", "which {c} do you carry{t}?", "anything in {c}{t}?",
+    "show me your {c}{t}", "I'm shopping for {c}{t}", "do you stock {c}{t}?", "what {c} have you got{t}?",
+    "looking for {c}{t}", "{c} please{t}", "what are your {c} like{t}?", "browse {c}{t}",
+)
+BROWSE_PRICE_TAILS = ("", "", "", " under ${p}", " below ${p}", " for less than ${p}", " up to ${p}")
+
+
+def plural(name: str) -> str:
+    """'smart watch' -> 'smart watches', 'sneakers' -> 'sneakers', 'lamp' -> 'lamps'."""
+    if name.endswith("s"):
+        return name
+    return name + ("es" if name.endswith(("x", "ch", "sh")) else "s")
 
 
 @dataclass
@@ -159,6 +180,13 @@ class Builder:
             conv.say(R.greeting())
         for extra in pre:
             self.extra(s, extra)
+        # The browsing turns draw from their own generator: the rest of the conversation is the
+        # same with or without them.
+        browsing = random.Random(hash(rng.getstate()))  # ints and tuples hash the same in every run
+        browse = browsing.random() < BROWSE_SHARE
+        if browse and browsing.random() < 0.5:
+            self.browse(s, browsing)
+            browse = False
         method = rng.choice(("email", "name_zip"))
         for n, goal in enumerate(task.goals):
             with_order = rng.random() < 0.7
@@ -175,6 +203,8 @@ class Builder:
             s.run_goal(goal, n == 0, with_order, with_details)
         for extra in post:
             self.extra(s, extra)
+        if browse:
+            self.browse(s, browsing)
         if task.human:
             conv.user(self.phr.human(), raw=True)
             conv.call("transfer_to_human_agents", fill_arguments("transfer_to_human_agents", ConversationView.parse(conv.messages)))
@@ -188,6 +218,36 @@ class Builder:
     def summary(task: Task) -> str:
         kinds = ", ".join(g.kind.replace("_", " ") for g in task.goals) or "general questions"
         return f"User {task.user_id} asked for a human agent; topics: {kinds}."
+
+    def browse(self, s: Script, rng: random.Random) -> None:
+        """Two to five product requests in a row, now and then a closer look at a hit."""
+        c, store = s.c, s.c.store
+        saved, c.rng = c.rng, rng  # the conversation's own draws stay as they were without these turns
+        try:
+            self._browse(c, store, rng)
+        finally:
+            c.rng = saved
+
+    @staticmethod
+    def _browse(c: Conversation, store: StoreData, rng: random.Random) -> None:
+        names = sorted({p["name"] for p in store.products.values()})
+        categories = sorted({str(p["category"]).split(">")[-1].strip().lower() for p in store.products.values() if p.get("category")})
+        for _ in range(rng.randint(2, 5)):
+            price = rng.choice((50, 80, 100, 150, 200, 300, 500))
+            tail = rng.choice(BROWSE_PRICE_TAILS).format(p=price)
+            if categories and rng.random() < 0.4:
+                text = rng.choice(BROWSE_BY_CATEGORY).format(c=rng.choice(categories), t=tail)
+            else:
+                name = rng.choice(names).lower()
+                text = rng.choice(BROWSE_BY_NAME).format(n=name, ns=plural(name), t=tail)
+            c.user(text, raw=True)
+            hits = json.loads(c.call("search_products", product_query_arguments(text, names)))
+            c.say(R.search_results(hits))
+            if hits and rng.random() < 0.15:
+                hit = hits[0]
+                c.user(rng.choice(("tell me more about the {n}", "What's the {n} like?", "more details on the {n} please")).format(n=hit["name"].lower()), raw=True)
+                info = json.loads(c.call("describe_product", {"product_id": hit["product_id"]}))
+                c.say(f"{info['name']}: {info['description']}")
 
     def extra(self, s: Script, kind: str) -> None:
         c, rng, store = s.c, s.rng, s.c.store
