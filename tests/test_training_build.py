@@ -1,7 +1,10 @@
 """Transcript building (deterministic, split by task and user) and the evaluation metrics."""
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,25 @@ def test_build_is_deterministic_and_split_by_user(built) -> None:
         return found
 
     assert not users(built.train) & users(built.dev)
+
+
+BUILD_DIGEST = """
+import hashlib
+from bot.store.generate import generate_store
+from tools.search_policy import default_index
+from training.build_data import build
+built = build({"demo": generate_store(11, 40)}, seed=3, n_generated=60, policy_search=default_index().search, progress=False)
+print(hashlib.sha256("\\n".join(t.to_json() for t in built.train + built.dev).encode()).hexdigest())
+"""
+
+
+def test_build_is_the_same_in_another_process(built) -> None:
+    """Deterministic across interpreters too (another process has other object addresses, so
+    anything seeded from `hash()` of an object that is not a number or string would differ)."""
+    here = hashlib.sha256("\n".join(t.to_json() for t in built.train + built.dev).encode()).hexdigest()
+    root = Path(__file__).resolve().parent.parent
+    there = subprocess.run([sys.executable, "-c", BUILD_DIGEST], cwd=root, capture_output=True, text=True, check=True, timeout=300)
+    assert there.stdout.strip().splitlines()[-1] == here
 
 
 def test_transcripts_follow_the_policy(built) -> None:

@@ -180,9 +180,9 @@ class Builder:
             conv.say(R.greeting())
         for extra in pre:
             self.extra(s, extra)
-        # The browsing turns draw from their own generator: the rest of the conversation is the
-        # same with or without them.
-        browsing = random.Random(hash(rng.getstate()))  # ints and tuples hash the same in every run
+        # The browsing turns draw from their own generator, seeded from this conversation's state
+        # without drawing from it: the rest of the conversation is the same with or without them.
+        browsing = random.Random(repr(rng.getstate()))
         browse = browsing.random() < BROWSE_SHARE
         if browse and browsing.random() < 0.5:
             self.browse(s, browsing)
@@ -244,10 +244,7 @@ class Builder:
             hits = json.loads(c.call("search_products", product_query_arguments(text, names)))
             c.say(R.search_results(hits))
             if hits and rng.random() < 0.15:
-                hit = hits[0]
-                c.user(rng.choice(("tell me more about the {n}", "What's the {n} like?", "more details on the {n} please")).format(n=hit["name"].lower()), raw=True)
-                info = json.loads(c.call("describe_product", {"product_id": hit["product_id"]}))
-                c.say(f"{info['name']}: {info['description']}")
+                _ask_about(c, hits[0], rng)
 
     def extra(self, s: Script, kind: str) -> None:
         c, rng, store = s.c, s.rng, s.c.store
@@ -268,10 +265,7 @@ class Builder:
             hits = json.loads(c.call("search_products", args))
             c.say(R.search_results(hits))
             if kind == "describe" and hits:
-                hit = hits[0]
-                c.user(rng.choice(("tell me more about the {n}", "What's the {n} like?", "more details on the {n} please")).format(n=hit["name"].lower()), raw=True)
-                info = json.loads(c.call("describe_product", {"product_id": hit["product_id"]}))
-                c.say(f"{info['name']}: {info['description']}")
+                _ask_about(c, hits[0], rng)
         elif kind == "recommend":
             c.user(rng.choice(("what would you recommend?", "any suggestions for a gift?", "Can you recommend something for me?")), raw=True)
             hits = json.loads(c.call("recommend_products", {"user_id": s.user_id if s.authed else None, "product_id": None, "k": 5}))
@@ -295,6 +289,13 @@ class Builder:
             c.user(self.phr.unsupported(), raw=True)
             c.call("transfer_to_human_agents", fill_arguments("transfer_to_human_agents", ConversationView.parse(c.messages)))
             c.say(R.transfer_done())
+
+
+def _ask_about(c: Conversation, hit: Dict, rng: random.Random) -> None:
+    """The shopper asks for more about a product the search showed; the agent describes it."""
+    c.user(rng.choice(("tell me more about the {n}", "What's the {n} like?", "more details on the {n} please")).format(n=hit["name"].lower()), raw=True)
+    info = json.loads(c.call("describe_product", {"product_id": hit["product_id"]}))
+    c.say(f"{info['name']}: {info['description']}")
 
 
 # -- the whole build -------------------------------------------------------------------------------
