@@ -357,11 +357,11 @@ def find_swaps(view: ConversationView, order: Dict, text: str) -> tuple[list[str
 
 # The words around what a shopper asks for ("what kind of ... do you have under $50?"): dropped
 # from a search query that names no product of the store, so the lexical ranking reads the rest.
-REQUEST_WORDS = re.compile(
-    r"\b(do you (?:have|sell|carry|stock)|have you got|what (?:kind|sort|type)s? of|what|which|got|any|anything|something"
+REQUEST_WORDS = re.compile(  # whole words only: the "over" of "over-ear" stays
+    r"(?<![\w-])(do you (?:have|sell|carry|stock)|have you got|what (?:kind|sort|type)s? of|what|which|got|any|anything|something"
     r"|stuff|things|i'?m (?:looking for|shopping for)|looking (?:for|at)|i want to buy|i(?: would|'d) like|i need|need"
     r"|can i see|show me|search for|search|browse|is there|are there|in stock|options|your|please|about|and|the|a|an|some"
-    r"|for|under|below|less than|up to|over|above|more than|at least|cheaper than|max(?:imum)?)\b"
+    r"|for|under|below|less than|up to|over|above|more than|at least|cheaper than|max(?:imum)?)(?![\w-])"
 )
 
 

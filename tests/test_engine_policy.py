@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.engine import Decision, DecisionPolicy, ShopEngine
-from bot.engine_args import ConversationView
+from bot.engine_args import ConversationView, product_query_arguments
 from bot.store.generate import generate_store
 from bot.turns import ConversationState, DeltaEvent, HandoffEvent, ReplyEvent, StatusEvent
 from tests.store_helpers import make_store_db
@@ -174,3 +174,18 @@ def test_router_head_fast_path_matches_sklearn() -> None:
     router = Router.__new__(Router)
     router.head = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0).fit(x, y)
     np.testing.assert_allclose(router._probabilities(x[:7]), router.head.predict_proba(x[:7]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("what kind of accessories do you have under $50?", {"query": "accessories", "max_price": 50.0}),
+        ("what chargers do you sell?", {"query": "chargers"}),
+        ("got any wearables for less than $100?", {"query": "wearables", "max_price": 100.0}),
+        ("do you have over-ear headphones?", {"query": "over-ear headphones"}),  # "over" inside a word stays
+        ("any t-shirts in stock?", {"query": "t-shirts"}),
+        ("I'm looking for a desk lamp under $45", {"query": "desk lamp", "max_price": 45.0}),  # a product the store names
+    ],
+)
+def test_search_query_keeps_what_was_asked_for(text: str, expected: dict) -> None:
+    assert product_query_arguments(text, ["Desk Lamp"]) == expected
