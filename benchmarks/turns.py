@@ -165,14 +165,16 @@ def serve(args: argparse.Namespace) -> int:
     """The server process: the app with the chosen engine and moderator, limits lifted."""
     import uvicorn
 
+    from bot.commands.serve import UVICORN_OPTIONS
     from bot.shopper_socket import ChatLimits
     from server import create_app
 
     home = args.home.expanduser().resolve()
     settings = Settings.from_env(home=home, database_url=os.environ.get("SHOPBOT_DATABASE_URL") or f"sqlite+aiosqlite:///{home / 'shopbot.db'}")
     limits = ChatLimits(session_rate=1000, session_burst=1000, ip_rate=1e5, ip_burst=100000, connect_rate=1e5, connect_burst=100000)
-    app = create_app(settings, engine=build_engine(args.engine), moderator=build_moderator(args.moderation, settings), limits=limits)
-    uvicorn.run(app, host="127.0.0.1", port=args.serve_port, log_level="warning", ws_max_size=1 << 20, ws_per_message_deflate=False)
+    # own_process: the worker set-up `shopbot serve` gets (its garbage collector tuned, server.app)
+    app = create_app(settings, engine=build_engine(args.engine), moderator=build_moderator(args.moderation, settings), limits=limits, own_process=True)
+    uvicorn.run(app, host="127.0.0.1", port=args.serve_port, **{**UVICORN_OPTIONS, "log_level": "warning"})
     return 0
 
 
