@@ -54,8 +54,18 @@ class StepProposer(Protocol):
 
 
 class RouterProposer:
+    # `propose` is plain Python and numpy on cached sentence vectors once `encode` has run: cheap
+    # enough for the event loop (see ShopEngine._decide).
+    runs_on_loop = True
+
     def __init__(self, router: Any) -> None:
         self.router = router
+
+    def uncached_texts(self, view: ConversationView) -> list[str]:
+        return self.router.uncached_texts(view)
+
+    def encode(self, texts: list[str]) -> None:
+        self.router.encoder.encode(texts)
 
     def warm(self, reply_text: str) -> None:
         from policies.router import agent_text
@@ -87,8 +97,24 @@ class DecisionPolicy:
         if warm is not None:
             warm(reply_text)
 
-    def decide(self, messages: list[dict[str, Any]], pending: dict[str, Any] | None = None) -> Decision:
-        view = ConversationView.parse(messages)
+    @property
+    def runs_on_loop(self) -> bool:
+        """True when `decide` is plain Python once `encode(uncached_texts(...))` has run (the
+        router); False for proposers that generate text or call a server (LLM backends, and any
+        proposer that does not say): those run in a worker thread."""
+        return bool(getattr(self.proposer, "runs_on_loop", False))
+
+    def uncached_texts(self, view: ConversationView) -> list[str]:
+        """The texts `decide` would still have to run through the encoder."""
+        return self.proposer.uncached_texts(view)
+
+    def encode(self, texts: list[str]) -> None:
+        """The encoder passes for `texts` (native code that releases the interpreter lock)."""
+        self.proposer.encode(texts)
+
+    def decide(self, messages: list[dict[str, Any]], pending: dict[str, Any] | None = None, view: ConversationView | None = None) -> Decision:
+        """`view`: `messages` already parsed, if the caller has it."""
+        view = view or ConversationView.parse(messages)
         if rules.wants_human(view) and "transfer_to_human_agents" in self.tools:
             return Decision("transfer_to_human_agents", fill_arguments("transfer_to_human_agents", view), "shopper asked for a person")
         for proposal in self.proposer.propose(view, self.tools)[:4]:
@@ -161,7 +187,7 @@ class ShopEngine:
         handoff: HandoffEvent | None = None
         model_text: str | None = None
         for _step in range(MAX_STEPS):
-            decision = await asyncio.to_thread(self.policy.decide, state.messages, state.pending_action)
+            decision = await self._decide(state)
             if decision.action == RESPOND:
                 model_text = decision.text  # an LLM backend's own words, still grounding-checked below
                 break
@@ -215,6 +241,22 @@ class ShopEngine:
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.policy.warm, text_out))
         self._background.add(task)
         task.add_done_callback(self._warmed)
+
+    async def _decide(self, state: ConversationState) -> Decision:
+        """The next step. Only native model work goes to a worker thread: a Python thread holds the
+        interpreter lock while it runs, so handing the router's Python work to one frees nothing
+        for the event loop; it only adds a queue (every session's decision waits behind the
+        others' in the pool) and lock hand-offs. So the encoder passes for texts not yet seen run
+        in a thread, and the rest of the decision (dialogue-state features, the head, the rules)
+        runs here. LLM backends run whole in a thread."""
+        policy = self.policy
+        if not policy.runs_on_loop:
+            return await asyncio.to_thread(policy.decide, state.messages, state.pending_action)
+        view = ConversationView.parse(state.messages)
+        texts = policy.uncached_texts(view)
+        if texts:
+            await asyncio.to_thread(policy.encode, texts)
+        return policy.decide(state.messages, state.pending_action, view)
 
     def _warmed(self, task: "asyncio.Task[None]") -> None:
         self._background.discard(task)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from bot import jsontext
@@ -39,8 +40,15 @@ PRICE_MIN = re.compile(r"(?:over|above|more than|at least)\s*\$?\s*(\d+(?:\.\d+)
 
 
 def _json(text: Any) -> Any:
+    """A tool result's JSON value, or None. Read-only: every decision of a turn parses the whole
+    conversation again, so results are decoded once and shared (`_decoded`)."""
     if not isinstance(text, str) or not text[:1] in "{[":
         return None
+    return _decoded(text)
+
+
+@lru_cache(maxsize=1024)
+def _decoded(text: str) -> Any:
     try:
         return jsontext.loads(text)
     except jsontext.JSONDecodeError:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,7 @@ KEYWORDS = ("cancel", "return", "exchange", "modify", "change", "address", "paym
 FILLABLE = ("find_user_id_by_email", "find_user_id_by_name_zip", "get_order_details", "get_product_details", "calculate",
             "cancel_pending_order", "return_delivered_order_items", "exchange_delivered_order_items", "modify_pending_order_items",
             "modify_pending_order_payment", "modify_pending_order_address")
+PROJECTIONS_KEPT = 4096  # texts whose first-layer products the router keeps (1 KB each)
 MAX_TEXT = 400  # characters of the shopper's messages given to the encoder (the agent's: MAX_CHARS)
 
 
@@ -138,6 +142,13 @@ def previous_user_text(view: ConversationView) -> str:
     return texts[-2][-MAX_TEXT:] if len(texts) > 1 else "(nothing)"
 
 
+@lru_cache(maxsize=4096)
+def encoder_key(text: str) -> str:
+    """What the encoder reads for `text`: its start, normalised. Cached: a turn's decisions read
+    the same three texts several times (these are conversation messages, redacted already)."""
+    return normalize(text[:MAX_CHARS]) or "(nothing)"
+
+
 class TextEncoder:
     """Sentence vectors of the normalised text: the first block (the mean-pooled all-MiniLM-L6-v2
     vector) of the shared int8 encoder (retrieval/minilm_int8.py). Moderation reads the same pass, so a
@@ -150,12 +161,27 @@ class TextEncoder:
     def dim(self) -> int:
         return DIMENSION
 
+    def uncached(self, texts: list[str]) -> list[str]:
+        """Those of `texts` whose vectors are not in the encoder's cache (all of them for an
+        encoder without one)."""
+        cached = getattr(self.encoder, "cached", None)
+        if cached is None:
+            return list(texts)
+        return [t for t in texts if not cached(encoder_key(t))]
+
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        keys = [normalize(t[:MAX_CHARS]) or "(nothing)" for t in texts]
+        keys = [encoder_key(t) for t in texts]
         unique = list(dict.fromkeys(keys))
         vectors = self.encoder.embed(unique, progress=progress)[:, :DIMENSION]
         row = {key: i for i, key in enumerate(unique)}
         return vectors[[row[key] for key in keys]]
+
+
+def sentence_texts(view: ConversationView) -> list[str]:
+    """The three texts the encoder reads: the shopper's last message, the agent's last words, the
+    shopper's message before."""
+    user, agent = texts_of(view)
+    return [user, agent, previous_user_text(view)]
 
 
 def featurize(views: list[ConversationView], encoder: TextEncoder, progress: bool = False) -> np.ndarray:
@@ -165,8 +191,8 @@ def featurize(views: list[ConversationView], encoder: TextEncoder, progress: boo
 
         items = tqdm(views, desc="dialogue-state features")
     states = np.stack([state_features(v) for v in items])
-    pairs = [texts_of(v) for v in views]
-    texts = [u for u, _ in pairs] + [a for _, a in pairs] + [previous_user_text(v) for v in views]
+    triples = [sentence_texts(v) for v in views]
+    texts = [t[0] for t in triples] + [t[1] for t in triples] + [t[2] for t in triples]
     users, agents, earlier = np.split(encoder.encode(texts, progress=progress), 3)  # one pass per distinct text
     return np.concatenate([states * 2.0, users, agents, earlier], axis=1).astype(np.float32)
 
@@ -186,31 +212,74 @@ class Router:
         self.head = head
         self.actions = actions
         self.card = card or {}
+        self._projected: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+        self._projected_lock = threading.Lock()
 
     def predict_view(self, view: ConversationView) -> Prediction:
-        x = featurize([view], self.encoder)
-        probs = self._probabilities(x)[0]
+        probs = self._view_probabilities(view)
         order = np.argsort(-probs)
         ranked = [(self.actions[i], float(probs[i])) for i in order]
         return Prediction(ranked[0][0], ranked[0][1], ranked)
 
+    def uncached_texts(self, view: ConversationView) -> list[str]:
+        """The texts `predict_view(view)` would still have to encode."""
+        return self.encoder.uncached(sentence_texts(view))
+
     def predict(self, messages: list[dict[str, Any]]) -> Prediction:
         return self.predict_view(ConversationView.parse(messages))
+
+    def _plain_mlp(self) -> bool:
+        head = self.head
+        return type(head).__name__ == "MLPClassifier" and head.activation == "relu" and head.out_activation_ == "softmax"
 
     def _probabilities(self, x: np.ndarray) -> np.ndarray:
         """The head's predict_proba. For the MLP, its forward pass in plain numpy: the same
         arithmetic without sklearn's per-call input validation, which costs more than the
         multiplication itself for one row (the server calls this once per turn)."""
         head = self.head
-        if type(head).__name__ != "MLPClassifier" or head.activation != "relu" or head.out_activation_ != "softmax":
+        if not self._plain_mlp():
             return head.predict_proba(x)
-        h = np.asarray(x, dtype=head.coefs_[0].dtype)
-        for i, (weights, bias) in enumerate(zip(head.coefs_, head.intercepts_)):
+        return self._after_first_layer(np.asarray(x, dtype=head.coefs_[0].dtype) @ head.coefs_[0] + head.intercepts_[0])
+
+    def _after_first_layer(self, h: np.ndarray) -> np.ndarray:
+        head = self.head
+        for weights, bias in zip(head.coefs_[1:], head.intercepts_[1:]):
+            np.maximum(h, 0, out=h)
             h = h @ weights + bias
-            if i < len(head.coefs_) - 1:
-                np.maximum(h, 0, out=h)
         h = np.exp(h - h.max(axis=1, keepdims=True))
         return h / h.sum(axis=1, keepdims=True)
+
+    def _view_probabilities(self, view: ConversationView) -> np.ndarray:
+        """`_probabilities(featurize([view]))[0]`, up to float rounding. For the MLP the first layer
+        is taken block by block: a sentence vector's product with its rows of the first weight
+        matrix depends on the text alone, so it is kept per text (`_projected`, a bounded cache),
+        and a decision multiplies only the dialogue-state features (the first weight matrix is
+        1.3 MB, read from memory on every call otherwise: the largest single cost of a decision)."""
+        if not self._plain_mlp():
+            return self._probabilities(featurize([view], self.encoder))[0]
+        head = self.head
+        weights = head.coefs_[0]
+        states = state_features(view) * 2.0
+        h = states.astype(weights.dtype) @ weights[: len(states)] + head.intercepts_[0]
+        for slot, text in enumerate(sentence_texts(view)):
+            h += self._projection(slot, text, len(states))
+        return self._after_first_layer(h[None, :])[0]
+
+    def _projection(self, slot: int, text: str, offset: int) -> np.ndarray:
+        key = (slot, encoder_key(text))
+        with self._projected_lock:
+            known = self._projected.get(key)
+            if known is not None:
+                self._projected.move_to_end(key)
+                return known
+        start = offset + slot * DIMENSION
+        rows = self.head.coefs_[0][start : start + DIMENSION]
+        projected = self.encoder.encode([text])[0].astype(rows.dtype) @ rows
+        with self._projected_lock:
+            self._projected[key] = projected
+            if len(self._projected) > PROJECTIONS_KEPT:
+                self._projected.popitem(last=False)
+        return projected
 
     def save(self, directory: Path) -> None:
         import joblib

@@ -246,6 +246,13 @@ class OnnxEncoder:
             out[i] = self._vector(texts[i])
         return out
 
+    def cached(self, text: str) -> bool:
+        """Whether `embed([text])` would be answered from the cache, without a forward pass."""
+        if not self.cache_size:
+            return False
+        with self._cache_lock:
+            return text in self._cache
+
     def _vector(self, text: str) -> np.ndarray:
         """From the cache, or computed once: a thread asking for a text another thread is encoding
         right now waits for that pass (the server moderates the bot's reply while the engine

@@ -121,6 +121,54 @@ async def test_engine_never_runs_unconfirmed_consequential_call(db, store) -> No
     assert state.pending_action is None and state.confirmations == []
 
 
+async def test_decisions_run_on_the_loop_and_encoder_passes_in_a_thread(db) -> None:
+    """A proposer that says `runs_on_loop` (the trained router) decides on the event loop's
+    thread once its encoder passes, for texts not cached yet, have run in a worker thread; any
+    other proposer (an LLM backend) decides in a worker thread, so it never blocks the loop."""
+    import threading
+
+    class Router(Scripted):
+        runs_on_loop = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.cached: set[str] = set()
+            self.threads: list[tuple[str, str]] = []
+
+        def uncached_texts(self, view: ConversationView) -> list[str]:
+            return [t for t in [view.last_user] if t not in self.cached]
+
+        def encode(self, texts: list[str]) -> None:
+            self.threads.append(("encode", threading.current_thread().name))
+            self.cached.update(texts)
+
+        def propose(self, view: ConversationView, tools: dict) -> list[Decision]:
+            self.threads.append(("propose", threading.current_thread().name))
+            return super().propose(view, tools)
+
+    loop_thread = threading.current_thread().name
+    router = Router()
+    engine = ShopEngine(db, DecisionPolicy(router, default_tools()))
+    state = ConversationState("c-threads")
+    [e async for e in engine.run_turn(state, "what can you do?")]
+    assert router.threads[0][0] == "encode" and router.threads[0][1] != loop_thread
+    assert router.threads[1:] == [("propose", loop_thread)]
+    router.threads.clear()
+    [e async for e in engine.run_turn(state, "what can you do?")]  # the text is cached now
+    assert router.threads == [("propose", loop_thread)]
+
+    class Backend(Scripted):
+        threads: list[str] = []
+
+        def propose(self, view: ConversationView, tools: dict) -> list[Decision]:
+            self.threads.append(threading.current_thread().name)
+            return super().propose(view, tools)
+
+    backend = Backend()
+    [e async for e in ShopEngine(db, DecisionPolicy(backend, default_tools())).run_turn(ConversationState("c-llm"), "hello")]
+    assert backend.threads and loop_thread not in backend.threads
+
+
 async def test_transfer_emits_handoff(db) -> None:
     engine = ShopEngine(db, DecisionPolicy(Scripted(), default_tools()))
     state = ConversationState("c2")
@@ -174,6 +222,34 @@ def test_router_head_fast_path_matches_sklearn() -> None:
     router = Router.__new__(Router)
     router.head = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0).fit(x, y)
     np.testing.assert_allclose(router._probabilities(x[:7]), router.head.predict_proba(x[:7]), rtol=1e-5, atol=1e-6)
+
+
+def test_router_decision_with_cached_text_products_equals_the_full_forward_pass(tmp_path) -> None:
+    """The server's forward pass (first layer block by block, the sentence vectors' products kept
+    per text) gives the probabilities of the whole feature row, on a head of the real layout and
+    the real encoder, over a conversation whose texts come back turn after turn."""
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+
+    from policies.router import Router, TextEncoder, featurize, state_features
+    from retrieval.minilm_int8 import ONNX_FILE, SHARED_DIR, OnnxEncoder, export_onnx
+
+    encoder = TextEncoder(OnnxEncoder(export_onnx(tmp_path / SHARED_DIR / ONNX_FILE), cache_size=64))
+    width = len(state_features(ConversationView.parse([]))) + 3 * 384
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, width)).astype(np.float32)
+    head = MLPClassifier(hidden_layer_sizes=(32,), max_iter=20, random_state=0)
+    with pytest.warns(Warning):  # not converged: any weights will do here
+        head.fit(x, rng.integers(0, 4, size=60))
+    router = Router(encoder, head, ["respond", "search_products", "calculate", "get_order_details"])
+    messages: list[dict] = []
+    for said in ["hi there", "do you have a desk lamp?", "hi there", "my email is ana@example.com"]:
+        messages = messages + [{"role": "user", "content": said}]
+        view = ConversationView.parse(messages)
+        full = router._probabilities(featurize([view], encoder))[0]
+        np.testing.assert_allclose(router._view_probabilities(view), full, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(router._view_probabilities(view), full, rtol=1e-4, atol=1e-6)  # from the cache
+        messages = messages + [{"role": "assistant", "content": f"You said: {said}"}]
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,21 @@ def test_moderation_then_routing_encodes_each_message_once(onnx_file: Path) -> N
     np.testing.assert_array_equal(vectors[0], encoder.embed([encoder.passes[0]])[0][:EMBED_DIM])
 
 
+def test_router_knows_which_texts_still_need_a_pass(onnx_file: Path) -> None:
+    """`uncached` names exactly the texts whose vectors a decision would still compute (the
+    engine runs those passes in a worker thread and the rest of the decision on the loop)."""
+    encoder = Counting(onnx_file, cache_size=64)
+    router_text = TextEncoder(encoder)
+    texts = ["Where is my order #W1234567?", "ＷＨＥＲＥ is my order #W1234567?", "a new question"]
+    assert router_text.uncached(texts) == texts
+    router_text.encode(texts[:1])
+    assert router_text.uncached(texts) == texts[2:]  # the full-width spelling normalises to the first
+    passes = len(encoder.passes)
+    router_text.encode(texts[:2])
+    assert len(encoder.passes) == passes  # answered from the cache, as `uncached` said
+    assert TextEncoder(Counting(onnx_file)).uncached(texts[:1]) == texts[:1]  # no cache: every text
+
+
 def test_cache_is_bounded_and_optional(onnx_file: Path) -> None:
     cached = Counting(onnx_file, cache_size=2)
     for text in ["one", "two", "three", "three"]:
