@@ -106,8 +106,17 @@ class Embedder:
         return self._query_encoder
 
     def embed_query(self, text: str) -> np.ndarray:
-        key = " ".join(text.lower().split())  # the tokenizer is uncased: the same vector, more cache hits
-        return self.query_encoder.embed([key])[0][:DIMENSION]
+        return self.query_encoder.embed([query_key(text)])[0][:DIMENSION]
+
+    def query_cached(self, text: str) -> bool:
+        """Whether `embed_query(text)` would come from the encoder's cache, without a pass."""
+        return self.query_encoder.cached(query_key(text))
+
+
+def query_key(text: str) -> str:
+    """What the encoder reads for a query: the tokenizer is uncased, so one vector (and one cache
+    entry) serves every spelling."""
+    return " ".join(text.lower().split())
 
 
 class EmbeddingCache:

@@ -58,6 +58,7 @@ class Vocabulary:
     boolean_names: set[str] = field(default_factory=set)  # options whose values are yes/no
     names: set[str] = field(default_factory=set)
     _checks: list[tuple[str, str, tuple[str, ...]]] | None = field(default=None, init=False, repr=False, compare=False)
+    _by_word: tuple[dict[str, list[int]], dict[str, list[int]]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def option_checks(self) -> list[tuple[str, str, tuple[str, ...]]]:
         """(option name, value as written, phrases that name it in a query), worked out once per
@@ -74,6 +75,27 @@ class Vocabulary:
                     checks.append((name, self.value_forms[(name, norm)], phrases))
             self._checks = checks
         return self._checks
+
+    def candidates(self, text: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, tuple[str, ...]]]]:
+        """The brands (normalised, as written) and option checks that can occur in the normalised
+        query `text`, in vocabulary order: those whose phrase starts with a word of the text. A
+        phrase found at a word boundary starts with a whole word of the text, so this leaves out
+        only entries `_phrase` would reject; a query then tests a handful of phrases instead of
+        every brand and option value of the catalog."""
+        if self._by_word is None:
+            brands: dict[str, list[int]] = {}
+            for n, norm in enumerate(self.brands):
+                brands.setdefault(_first_word(norm), []).append(n)
+            checks: dict[str, list[int]] = {}
+            for n, (_name, _written, phrases) in enumerate(self.option_checks()):
+                for phrase in phrases:
+                    checks.setdefault(_first_word(phrase), []).append(n)
+            self._by_word = (brands, checks)
+        words = set(_WORD.findall(text)) | {""}  # "": phrases that do not start with a word
+        brand_list, check_list = list(self.brands.items()), self.option_checks()
+        brand_rows = sorted({n for w in words for n in self._by_word[0].get(w, ())})
+        check_rows = sorted({n for w in words for n in self._by_word[1].get(w, ())})
+        return [brand_list[n] for n in brand_rows], [check_list[n] for n in check_rows]
 
     @classmethod
     def from_products(cls, products: list[CatalogProduct]) -> "Vocabulary":
@@ -110,6 +132,15 @@ class ParsedQuery:
             "brands": self.brands,
             "options": {k: sorted(v) for k, v in self.options.items()},
         }
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _first_word(phrase: str) -> str:
+    """The word a phrase starts with ("" when it starts with anything else)."""
+    match = _WORD.match(phrase)
+    return match.group(0) if match else ""
 
 
 def _phrase(text: str, phrase: str) -> re.Match[str] | None:
@@ -160,10 +191,11 @@ def parse_query(query: str, vocab: Vocabulary | None = None) -> ParsedQuery:
     parsed.text = " ".join(rest.split()) or query
 
     text = normalise(parsed.text)
-    for norm, brand in vocab.brands.items():
+    brands, checks = vocab.candidates(text)
+    for norm, brand in brands:
         if len(norm) >= 2 and _phrase(text, norm):
             parsed.brands.append(brand)
-    for name, written, phrases in vocab.option_checks():
+    for name, written, phrases in checks:
         if any(_phrase(text, phrase) for phrase in phrases):
             parsed.options.setdefault(name, set()).add(written)
     for name in vocab.boolean_names:

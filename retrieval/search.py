@@ -35,6 +35,7 @@ OPTION_MATCH_FACTOR = 1.15
 OPTION_MISMATCH_FACTOR = 0.9
 BRAND_FACTOR = 1.15
 POPULARITY_WEIGHT = 0.1 / (RRF_K + 1)
+SMALL_CATALOG = 50_000  # up to this many products both rankings score every product
 _TOKEN = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
     "a an the to of and or in on for is are be it i my me we our you your with something some that this these those "
@@ -272,10 +273,18 @@ class ProductSearch:
         share = sum(w for t, w in zip(tokens, idf) if t in best) / total
         return share if share >= self.lexical_gate else 0.0
 
-    def search(self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: Mode = "hybrid") -> list[SearchHit]:
+    def parse(self, query: str, mode: Mode = "hybrid") -> ParsedQuery:
+        """The filters read from `query` and the text left for retrieval (the text the dense
+        ranking embeds)."""
+        return parse_query(query, self.vocab) if mode == "hybrid" else ParsedQuery(text=query)
+
+    def search(
+        self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: Mode = "hybrid", parsed: ParsedQuery | None = None
+    ) -> list[SearchHit]:
+        """`parsed`: `self.parse(query, mode)`, if the caller has it."""
         filters = filters or SearchFilters()
-        parsed = parse_query(query, self.vocab) if mode == "hybrid" else ParsedQuery(text=query)
-        depth = len(self.products) if len(self.products) <= 50_000 else 1000
+        parsed = parsed or self.parse(query, mode)
+        depth = len(self.products) if len(self.products) <= SMALL_CATALOG else 1000
         # Fused scores for every product at once (numpy); a product neither ranking found is
         # not a candidate. Candidates are visited best first, ties in the order they were found
         # (dense rank, then lexical rank).

@@ -28,7 +28,7 @@ from retrieval.ingest import IngestReport, ingest_products, load_catalog, sync_c
 from retrieval.models import ProductDescription
 from retrieval.public import find_public_catalogs, read_public_catalog
 from retrieval.query import Vocabulary
-from retrieval.search import ProductSearch, SearchFilters, SearchHit, document_text
+from retrieval.search import SMALL_CATALOG, ProductSearch, SearchFilters, SearchHit, document_text
 
 log = logging.getLogger(__name__)
 SERVICE_KEY = "catalog"  # ctx.services["catalog"]
@@ -179,7 +179,20 @@ class CatalogSearch:
         return self.engine.search(query, k, filters, mode)  # type: ignore[arg-type]
 
     async def asearch(self, query: str, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
-        return await asyncio.to_thread(self.search, query, k, filters)
+        """`search` from the event loop. Only the query's encoder pass (when its vector is not
+        cached) goes to a worker thread: the rest of a search over a catalog of up to
+        SMALL_CATALOG products is Python holding the interpreter lock plus sub-millisecond numpy
+        and FAISS calls, which a worker thread would not take off the loop, only queue behind
+        other sessions' work (as the engine's decisions, bot/engine.py `ShopEngine._decide`).
+        Larger catalogs, and embedders without a query cache, search in a thread."""
+        engine = self.engine
+        query_cached = getattr(self.embedder, "query_cached", None)
+        if query_cached is None or len(engine.products) > SMALL_CATALOG:
+            return await asyncio.to_thread(self.search, query, k, filters)
+        parsed = engine.parse(query)
+        if engine.index is not None and engine.index.ids and not query_cached(parsed.text):
+            await asyncio.to_thread(self.embedder.embed_query, parsed.text)
+        return engine.search(query, k, filters, parsed=parsed)
 
     def vector_of(self, product_id: str):  # type: ignore[no-untyped-def]
         if self.index is None:

@@ -56,3 +56,27 @@ def test_yes_no_options_and_negation(vocab: Vocabulary) -> None:
     assert parse_query("clicky keyboard", vocab).options == {"switch type": {"clicky"}}
     assert parse_query("waterproof speaker", vocab).options["waterproof"] == {"yes"}
     assert parse_query("boots, not waterproof", vocab).options["waterproof"] == {"no"}
+
+
+def test_candidate_phrases_find_what_testing_every_phrase_finds(vocab: Vocabulary) -> None:
+    """A query tests only the brands and option values whose phrase starts with one of its words;
+    that finds exactly what testing the whole vocabulary does, including brands written with
+    digits, symbols and accents."""
+    from retrieval.query import _phrase, normalise
+
+    odd = Vocabulary.from_products([product_from_dict(p, "demo") for p in generate_store(7, 5).products.values()])
+    odd.brands.update({normalise(b): b for b in ["3M", "AT&T", "+Plus Gear", "Crème Brûlée Co", "x"]})
+    queries = [
+        "red running shoes size 10", "3m tape", "at&t phone case", "+plus gear backpack", "crème brûlée co mug",
+        "navy blue hoodie size m", "a large black tent", "x", "", "waterproof speaker from 3M or AT&T",
+    ]
+    for v in (vocab, odd):
+        for query in queries:
+            text = normalise(query)
+            every_brand = [b for norm, b in v.brands.items() if len(norm) >= 2 and _phrase(text, norm)]
+            every_option = [(n, w) for n, w, phrases in v.option_checks() if any(_phrase(text, p) for p in phrases)]
+            brands, checks = v.candidates(text)
+            assert [b for norm, b in brands if len(norm) >= 2 and _phrase(text, norm)] == every_brand, query
+            assert [(n, w) for n, w, phrases in checks if any(_phrase(text, p) for p in phrases)] == every_option, query
+            assert parse_query(query, v).brands == every_brand
+    assert parse_query("waterproof speaker from 3M or AT&T", odd).brands == ["3M", "AT&T"]

@@ -122,6 +122,35 @@ def test_option_words_pick_the_matching_variant(catalog: CatalogSearch) -> None:
     assert "color red" in hit.reason
 
 
+async def test_search_from_the_loop_encodes_new_queries_in_a_thread(catalog: CatalogSearch) -> None:
+    """`asearch` gives exactly `search`'s hits; the query's encoder pass runs in a worker thread
+    the first time, and the search itself on the loop's thread (the vector is cached then)."""
+    import threading
+
+    loop_thread = threading.current_thread().name
+    query = "a warm hoodie for a trip under $60, in stock"
+    passes: list[str] = []
+    encoder = catalog.embedder.query_encoder
+    real_forward = encoder._forward
+
+    def forward(text: str) -> np.ndarray:
+        passes.append(threading.current_thread().name)
+        return real_forward(text)
+
+    encoder._forward = forward  # type: ignore[method-assign]
+    try:
+        assert not catalog.embedder.query_cached(catalog.engine.parse(query).text)
+        hits = await catalog.asearch(query, 5)
+        assert len(passes) == 1 and passes[0] != loop_thread
+        assert catalog.embedder.query_cached(catalog.engine.parse(query).text)
+        assert [(h.id, h.score, h.options) for h in hits] == [(h.id, h.score, h.options) for h in catalog.search(query, 5)]
+        assert hits and all(h.price <= 60 for h in hits)
+        assert [h.id for h in await catalog.asearch(query, 5)] == [h.id for h in hits]
+        assert len(passes) == 1  # answered from the cache
+    finally:
+        del encoder._forward
+
+
 async def test_search_tool_returns_product_cards(catalog: CatalogSearch, demo: Settings) -> None:
     tools = default_tools()
     ctx = ToolContext(db=catalog.db, services={"catalog": catalog})
