@@ -8,6 +8,9 @@ n-grams of the normalised text. Base models:
   - char:           logistic regression on character 2-5-gram TF-IDF;
   - profanity:      the offensive-language model shipped in the alt-profanity-check package;
   - ext:*:          heads trained only on the public toxicity sets (tweets, Wikipedia, ToxiGen);
+  - svm:            an RBF-kernel SVM "any unsafe" on the embedding;
+  - knn:            the similarity-weighted vote of the KNN_K most similar training rows (cosine on
+                    the mean-pooled sentence vector);
 a stacking logistic regression, fitted on out-of-fold predictions, turns them into `unsafe`.
 Category scores come from the per-category heads.
 
@@ -31,6 +34,9 @@ from retrieval.minilm_int8 import EMBED_DIM, ONNX_FILE, Encoder, OnnxEncoder, fi
 
 ARTIFACT = "heads.joblib"
 SIDECAR = "moderation.json"
+# The stacker's columns, with the ext:* columns (one per public set found) between the two parts.
+STACK_COLUMNS = ["emb_any", "emb_categories", "char", "profanity", "svm", "knn"]
+KNN_K = 20
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -82,7 +88,20 @@ def stack_features(heads: dict[str, Any], emb: np.ndarray, normalized: list[str]
         logit(profanity),
     ]
     columns += [heads["ext"][name].decision_function(emb) for name in sorted(heads["ext"])]
+    if "svm" in heads:  # models trained before these two columns have neither
+        columns += [heads["svm"].decision_function(emb), knn_vote(heads["knn"], emb)]
     return np.column_stack(columns)
+
+
+def knn_vote(knn: dict[str, Any], emb: np.ndarray) -> np.ndarray:
+    """Logit of the share of unsafe rows among the k training rows most similar to each text,
+    each weighted by its cosine (negative ones count 0). Block 0 of the embedding is unit length."""
+    sims = emb[:, :EMBED_DIM].astype(np.float32) @ knn["vectors"].T
+    k = min(int(knn["k"]), sims.shape[1] - 1)
+    top = np.argpartition(-sims, k, axis=1)[:, :k]
+    weights = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0)
+    vote = (weights * knn["labels"][top]).sum(axis=1) / (weights.sum(axis=1) + 1e-9)
+    return np.log(np.clip(vote, 0.02, 0.98) / (1 - np.clip(vote, 0.02, 0.98)))
 
 
 def trained_encoder(directory: Path, meta: dict[str, Any], cache: bool = True) -> Encoder | OnnxEncoder:
@@ -138,6 +157,10 @@ class TrainedClassifier:
         self._char_b = float(heads["char_lr"].intercept_[0])
         self._stack_w = heads["stacker"].coef_[0]
         self._stack_b = float(heads["stacker"].intercept_[0])
+        self._svm = heads.get("svm")
+        self._knn = heads.get("knn")
+        if self._svm is not None:  # the support vectors' squared norms, once
+            self._svm_sq = (self._svm.support_vectors_.astype(np.float64) ** 2).sum(axis=1)
 
     def score_batch(self, normalized: list[str]) -> list[dict[str, float]]:
         """Same numbers as `stack_features` + the stacker (tests check it), computed faster."""
@@ -151,12 +174,22 @@ class TrainedClassifier:
         cats = 1.0 / (1.0 + np.exp(-z[:, 1:1 + n_cat].astype(np.float64)))
         noisy_or = 1 - np.prod(1 - cats, axis=1)
         char = self._char(normalized) + self._char_b
-        feats = np.column_stack([z[:, 0], logit(noisy_or), char, logit(profanity_probs(normalized)), z[:, 1 + n_cat:]])
+        columns = [z[:, 0], logit(noisy_or), char, logit(profanity_probs(normalized)), z[:, 1 + n_cat:]]
+        if self._svm is not None:  # models trained before these two columns have neither
+            columns += [self._rbf(emb), knn_vote(self._knn, emb)]
+        feats = np.column_stack(columns)
         unsafe = 1.0 / (1.0 + np.exp(-(feats @ self._stack_w + self._stack_b)))
         return [
             {"unsafe": float(unsafe[i]), **{name: float(cats[i, j]) for j, name in enumerate(self._cat_names)}}
             for i in range(len(normalized))
         ]
+
+    def _rbf(self, emb: np.ndarray) -> np.ndarray:
+        """`rbf_decision` with the support vectors' norms computed once."""
+        svm = self._svm
+        x = emb.astype(np.float64)
+        sq = (x**2).sum(axis=1)[:, None] + self._svm_sq[None, :] - 2.0 * x @ svm.support_vectors_.T
+        return np.exp(-float(svm._gamma) * np.maximum(sq, 0.0)) @ svm.dual_coef_[0] + svm.intercept_[0]
 
     def score_batch_reference(self, normalized: list[str]) -> list[dict[str, float]]:
         """The straightforward sklearn path (used by tests to check `score_batch`)."""
