@@ -279,11 +279,11 @@ def find_address(text: str) -> Dict | None:
     }
 
 
-def _mentions(text: str, name: str) -> int:
-    """Where `name` (or its last word, or a plural) is mentioned in text, else -1."""
+def _mentions(text: str, name: str, last_word: bool = True) -> int:
+    """Where `name` (or a plural, or with `last_word` its last word) is mentioned in text, else -1."""
     low = text.lower()
     name = name.lower()
-    for candidate in (name, name + "s", name.split()[-1]):
+    for candidate in (name, name + "s") + ((name.split()[-1],) if last_word else ()):
         at = low.rfind(candidate)
         if at >= 0:
             return at
@@ -474,9 +474,13 @@ def fill_arguments(name: str, view: ConversationView) -> Dict | None:
         low = view.last_user.lower()
         pool = [(h.get("name", ""), h.get("product_id")) for h in view.hits] + list(view.product_types.items())
         pool += [(p.get("name", ""), pid) for pid, p in view.products.items()]
-        for pname, pid in sorted(pool, key=lambda kv: -len(kv[0] or "")):
-            if pname and pid and _mentions(low, pname) >= 0:
-                return {"product_id": pid}
+        # A product named in full beats one whose last word only is mentioned: "the Desk Lamp"
+        # is not the Standing Desk, although "desk" is in the text and that name is longer.
+        ranked = sorted(pool, key=lambda kv: -len(kv[0] or ""))
+        for whole_name in (True, False):
+            for pname, pid in ranked:
+                if pname and pid and _mentions(low, pname, last_word=not whole_name) >= 0:
+                    return {"product_id": pid}
         return None
     if name == "calculate":
         order = _listed_order(view)

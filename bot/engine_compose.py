@@ -27,7 +27,11 @@ INTENTS = (  # checked in this order within one message
     ("balance", re.compile(r"balance|gift card.{0,20}(left|have)", re.I)),
     ("status", re.compile(r"status|where is|shipped|track|deliver", re.I)),
 )
-GREETING = re.compile(r"^\s*(hi|hello|hey|good (morning|afternoon|evening))\b[\s!.,]*$", re.I)
+GREETING = re.compile(
+    r"^\s*(hi|hello|hey|hiya|howdy|greetings|good (morning|afternoon|evening|day))"
+    r"(\s+(there|all|everyone|folks|team|bot|again))?\b[\s!.,]*$",
+    re.I,
+)
 THANKS = re.compile(r"\b(thanks|thank you|that's all|bye|that is all|nothing else)\b", re.I)
 
 

@@ -265,3 +265,31 @@ def test_router_decision_with_cached_text_products_equals_the_full_forward_pass(
 )
 def test_search_query_keeps_what_was_asked_for(text: str, expected: dict) -> None:
     assert product_query_arguments(text, ["Desk Lamp"]) == expected
+
+
+def test_a_product_named_in_full_is_the_one_described() -> None:
+    """"Tell me more about the Desk Lamp" after a search that also found a Standing Desk: the
+    lamp (named in full), not the desk (a longer name whose last word is in the message)."""
+    from bot.engine_args import fill_arguments
+
+    hits = [{"id": "1111111111", "name": "Standing Desk", "price": 379.71}, {"id": "2222222222", "name": "Desk Lamp", "price": 76.44}]
+    messages = [
+        {"role": "user", "content": "do you have a desk lamp?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "search_products", "arguments": "{\"query\": \"desk lamp\"}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "search_products", "content": json.dumps({"query": "desk lamp", "hits": hits})},
+        {"role": "assistant", "content": "Here is what I found: Standing Desk ($379.71); Desk Lamp ($76.44)."},
+    ]
+    for said, expected in [("tell me more about the Desk Lamp", "2222222222"), ("what about the desk lamps?", "2222222222"),
+                           ("tell me more about the standing desk", "1111111111"), ("and the desk?", "1111111111")]:
+        view = ConversationView.parse(messages + [{"role": "user", "content": said}])
+        assert fill_arguments("describe_product", view) == {"product_id": expected}, said
+
+
+@pytest.mark.parametrize("said", ["hi", "hi there!", "Hello there", "hey", "good morning", "Hiya", "hello again"])
+def test_greetings_get_a_greeting(said: str) -> None:
+    from bot import engine_replies
+    from bot.engine_compose import compose
+
+    reply = compose(ConversationView.parse([{"role": "user", "content": said}]), "")
+    assert reply.text == engine_replies.greeting() and reply.understood
+    assert compose(ConversationView.parse([{"role": "user", "content": "hi, where is my order?"}]), "").text != engine_replies.greeting()
