@@ -58,7 +58,9 @@ class Vocabulary:
     boolean_names: set[str] = field(default_factory=set)  # options whose values are yes/no
     names: set[str] = field(default_factory=set)
     _checks: list[tuple[str, str, tuple[str, ...]]] | None = field(default=None, init=False, repr=False, compare=False)
-    _by_word: tuple[dict[str, list[int]], dict[str, list[int]]] | None = field(default=None, init=False, repr=False, compare=False)
+    _by_word: tuple[list[tuple[str, str]], dict[str, list[int]], dict[str, list[int]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def option_checks(self) -> list[tuple[str, str, tuple[str, ...]]]:
         """(option name, value as written, phrases that name it in a query), worked out once per
@@ -82,19 +84,21 @@ class Vocabulary:
         phrase found at a word boundary starts with a whole word of the text, so this leaves out
         only entries `_phrase` would reject; a query then tests a handful of phrases instead of
         every brand and option value of the catalog."""
-        if self._by_word is None:
+        if self._by_word is None:  # worked out once per vocabulary, like option_checks
+            brand_list = list(self.brands.items())
             brands: dict[str, list[int]] = {}
-            for n, norm in enumerate(self.brands):
+            for n, (norm, _written) in enumerate(brand_list):
                 brands.setdefault(_first_word(norm), []).append(n)
             checks: dict[str, list[int]] = {}
             for n, (_name, _written, phrases) in enumerate(self.option_checks()):
                 for phrase in phrases:
                     checks.setdefault(_first_word(phrase), []).append(n)
-            self._by_word = (brands, checks)
+            self._by_word = (brand_list, brands, checks)
+        brand_list, brands, checks = self._by_word
+        check_list = self.option_checks()
         words = set(_WORD.findall(text)) | {""}  # "": phrases that do not start with a word
-        brand_list, check_list = list(self.brands.items()), self.option_checks()
-        brand_rows = sorted({n for w in words for n in self._by_word[0].get(w, ())})
-        check_rows = sorted({n for w in words for n in self._by_word[1].get(w, ())})
+        brand_rows = sorted({n for w in words for n in brands.get(w, ())})
+        check_rows = sorted({n for w in words for n in checks.get(w, ())})
         return [brand_list[n] for n in brand_rows], [check_list[n] for n in check_rows]
 
     @classmethod

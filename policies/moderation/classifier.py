@@ -39,8 +39,8 @@ STACK_COLUMNS = ["emb_any", "emb_categories", "char", "profanity", "svm", "knn"]
 KNN_K = 20
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-4, 1 - 1e-4)
+def logit(p: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    p = np.clip(p, eps, 1 - eps)
     return np.log(p / (1 - p))
 
 
@@ -101,7 +101,7 @@ def knn_vote(knn: dict[str, Any], emb: np.ndarray) -> np.ndarray:
     top = np.argpartition(-sims, k, axis=1)[:, :k]
     weights = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0)
     vote = (weights * knn["labels"][top]).sum(axis=1) / (weights.sum(axis=1) + 1e-9)
-    return np.log(np.clip(vote, 0.02, 0.98) / (1 - np.clip(vote, 0.02, 0.98)))
+    return logit(vote, 0.02)
 
 
 def trained_encoder(directory: Path, meta: dict[str, Any], cache: bool = True) -> Encoder | OnnxEncoder:
@@ -185,7 +185,8 @@ class TrainedClassifier:
         ]
 
     def _rbf(self, emb: np.ndarray) -> np.ndarray:
-        """`rbf_decision` with the support vectors' norms computed once."""
+        """`svm.decision_function(emb)` of the fitted binary RBF `SVC`, without sklearn's per-call
+        input checks, the support vectors' squared norms computed once (`_compile`)."""
         svm = self._svm
         x = emb.astype(np.float64)
         sq = (x**2).sum(axis=1)[:, None] + self._svm_sq[None, :] - 2.0 * x @ svm.support_vectors_.T
