@@ -85,6 +85,42 @@ def test_card_number_never_reaches_database_logs_or_engine(
     assert CARD not in caplog.text and CARD.replace(" ", "") not in caplog.text
 
 
+class RecordingClassifier:
+    """A moderation classifier that records what it is shown (and scores everything safe)."""
+
+    mode = "recording"
+
+    def __init__(self) -> None:
+        self.inputs: list[str] = []
+
+    def score(self, normalized: str) -> dict[str, float]:
+        return self.score_batch([normalized])[0]
+
+    def score_batch(self, normalized: list[str]) -> list[dict[str, float]]:
+        self.inputs += normalized
+        return [{"unsafe": 0.0} for _ in normalized]
+
+
+def test_moderation_classifier_never_sees_a_card_number(tmp_path: Path, database_url: str) -> None:
+    """Personal data is masked before any model reads the text, the moderation classifier included
+    (shopper text and the bot's reply that repeats the number)."""
+    from server import create_app
+
+    classifier = RecordingClassifier()
+    settings = Settings.from_env(home=tmp_path, database_url=database_url, data_dir=None)
+    client = TestClient(create_app(settings, engine=RecordingEngine(), moderator=ShopModerator(classifier)))
+    with client, client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "session_request"})
+        _until(ws, "session_confirm")
+        ws.send_json({"type": "user_uttered", "text": f"my card is {CARD}, cvv 123", "message_id": "m1"})
+        _until(ws, "bot_uttered")
+    # (normalised: lower case, runs of a repeated character cut to two)
+    assert any(text.startswith("my card is [card") and "[cvv]" in text for text in classifier.inputs), classifier.inputs
+    assert any("charge [card" in text for text in classifier.inputs), classifier.inputs  # the bot's reply
+    digits = CARD.replace(" ", "")
+    assert not any(CARD in text or digits in text.replace(" ", "") or "123" in text for text in classifier.inputs)
+
+
 def test_only_texts_allowed_unchanged_skip_rescoring(tmp_path: Path, database_url: str) -> None:
     """Repeated plain texts are scored once; texts with personal data are moderated every time."""
     from server import create_app

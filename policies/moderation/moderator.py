@@ -55,15 +55,25 @@ class ShopModerator:
 
     # -- scoring -------------------------------------------------------------------------------
     def scores_batch(self, texts: list[str], source: Source = "shopper") -> list[dict[str, float]]:
-        """Every score the decision uses, per text: rule categories and classifier outputs."""
-        normalized = [normalize(t[:MAX_RULE_CHARS]) for t in texts]
+        """Every score the decision uses, per text: personal data found, rule categories and
+        classifier outputs."""
+        return [scores for _, _, scores in self._score(texts, source)]
+
+    def _score(self, texts: list[str], source: Source) -> list[tuple[str, list[str], dict[str, float]]]:
+        """Per text: (the text with personal data masked, the kinds found, the scores). Personal data
+        is masked first: the rules and the classifier read the masked text, so a card number is
+        never shown to a model (nor kept in the shared encoder's cache of recent texts)."""
+        redacted = [redact(t) for t in texts]
+        normalized = [normalize(masked[:MAX_RULE_CHARS]) for masked, _ in redacted]
         out = [dict(rule_categories(n, source)) for n in normalized]
+        for (_, kinds), scores in zip(redacted, out):
+            scores.update({f"pii/{kind}": 1.0 for kind in kinds})
         todo = [i for i, n in enumerate(normalized) if n]
         if self.classifier is not None and todo:
             for i, cls in zip(todo, self.classifier.score_batch([normalized[i][:MAX_CHARS] for i in todo])):
                 for name, value in cls.items():
                     out[i][name] = max(value, out[i].get(name, 0.0)) if name in CLASSIFIER_CATEGORIES else value
-        return out
+        return [(masked, kinds, scores) for (masked, kinds), scores in zip(redacted, out)]
 
     def scores(self, text: str, source: Source = "shopper") -> dict[str, float]:
         return self.scores_batch([text], source)[0]
@@ -98,16 +108,13 @@ class ShopModerator:
     def check_batch(self, texts: list[str], source: Source = "shopper") -> list[ModerationResult]:
         """`check` for many messages at once (one classifier batch: much faster per message)."""
         live = [i for i, t in enumerate(texts) if t and t.strip()]
-        scored = dict(zip(live, self.scores_batch([texts[i] for i in live], source)))
+        scored = dict(zip(live, self._score([texts[i] for i in live], source)))
         return [
-            self._decide(text, scored[i], source) if i in scored else ModerationResult(action="allow", text=text)
+            self._decide(text, *scored[i], source) if i in scored else ModerationResult(action="allow", text=text)
             for i, text in enumerate(texts)
         ]
 
-    def _decide(self, text: str, scores: dict[str, float], source: Source) -> ModerationResult:
-        redacted, pii_kinds = redact(text)
-        for kind in pii_kinds:
-            scores[f"pii/{kind}"] = 1.0
+    def _decide(self, text: str, redacted: str, pii_kinds: list[str], scores: dict[str, float], source: Source) -> ModerationResult:
         reasons = self._fired(scores)
         wanted = max((self.config.policy(r).action for r in reasons), key=_PRECEDENCE.__getitem__, default="allow")
         reply: str | None = None
