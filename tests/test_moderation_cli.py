@@ -82,8 +82,22 @@ def test_training_on_the_public_data_is_idempotent_and_loads(tmp_path: Path) -> 
     config = TrainConfig(n_benign=300, davidson_per_class=200, bitext_sample=200, folds=3, wiki_train=100, bias_pairs=40)
     meta = train_moderation(settings, config, progress=False)
     assert meta["thresholds"]["unsafe"] > 0 and meta["data_hash"]
-    assert 0.5 < meta["metrics"]["holdout"]["any_unsafe_auprc"] <= 1.0
-    assert "bias" in meta["metrics"]
+    assert 0.5 < meta["metrics"]["holdout"]["any_unsafe_auprc"] <= 1.0  # the model that never saw the holdout
+    assert "bias" in meta["metrics"] and "false_positive_rate" in meta["metrics"]["bitext"]
+    # The deployed model is the same recipe refit on every OpenAI row, holdout included.
+    holdout = settings.models_dir / "moderation" / "holdout.jsonl.gz"
+    with gzip.open(holdout, "rt") as fh:
+        n_holdout = sum(1 for _ in fh)
+    from policies.moderation.evaluate import read_moderation_jsonl
+
+    n_openai = len(read_moderation_jsonl(settings.data_dir / "openai-moderation" / "dev.jsonl.gz"))
+    assert meta["metrics"]["holdout"]["rows"] == n_holdout and 0 < n_holdout < n_openai
+    assert meta["metrics"]["refit"]["openai_rows"] == n_openai
+    assert meta["thresholds"]["unsafe"] == meta["metrics"]["refit"]["unsafe_threshold"]
+    from bot.commands.moderation import _trained_on
+
+    assert "not a held-out score" in (_trained_on(holdout, settings) or "")
+    assert _trained_on(settings.models_dir / "elsewhere.jsonl", settings) is None
     again = train_moderation(settings, config, progress=False)
     assert again.get("skipped") is True and again["data_hash"] == meta["data_hash"]
     moderator = load_moderator(settings)

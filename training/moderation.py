@@ -14,9 +14,13 @@ Read top to bottom; every step is one function below `train_moderation`.
 3. Fit base models with K-fold out-of-fold predictions, then a stacking logistic regression.
 4. Pick the "unsafe" threshold on out-of-fold predictions (a precision target, and a cap on our
    own benign messages), never on the holdout.
-5. Measure on the holdout (AUPRC, latency), on Bitext support utterances (false-positive rate at
-   the deployed threshold) and on the held-back Wikipedia twins (bias gap); write `heads.joblib`
-   and the sidecar `moderation.json` (model, data hash, date, thresholds, metrics).
+5. Measure on the holdout (AUPRC, latency): the recipe's honest score on text it never saw.
+6. Refit the same recipe (steps 3-4) on every OpenAI row, holdout included, and deploy that one:
+   the holdout number is the recipe's, the deployed model has 43% more labelled rows (on dev, 1.43x
+   the rows gave +0.013 AUPRC). `refit=False` (`--no-refit`) deploys the measured model instead.
+   The deployed model is measured on Bitext support utterances (false-positive rate at its
+   threshold) and on the held-back Wikipedia twins (bias gap); `heads.joblib` and the sidecar
+   `moderation.json` (model, data hash, date, thresholds, metrics) are written.
 
 Idempotent: when the model exists and the data hash matches, it does nothing (unless force=True).
 """
@@ -30,7 +34,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,7 @@ class MissingData(FileNotFoundError):
 class TrainConfig:
     seed: int = 0
     holdout: float = 0.3  # fraction of the OpenAI dev half never trained on (0 = train on all of it)
+    refit: bool = True  # after measuring on the holdout, deploy the same recipe refit on every OpenAI row
     max_tokens: int = 128
     encoder: str = "onnx"  # "onnx" (ONNX Runtime int8, ~2 ms a message) or "torch" (PyTorch int8)
     pooling: str = "multi"  # onnx only: "mean" (384-d) or "multi" (mean + CLS + layers 4 and 2, 1536-d)
@@ -211,12 +216,25 @@ def read_bitext(files: dict[str, Path], sample: int, seed: int) -> list[str]:
     return ordered
 
 
-def main_rows(openai_train: list[dict[str, Any]], config: TrainConfig) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Texts, any-unsafe labels, per-category labels (-1 unknown), sample weights and a mask of the
-    generated benign messages, for the main heads."""
+@dataclass
+class MainRows:
+    """The rows the main heads train on: the OpenAI rows first, then our own labelled examples, then
+    our generated support messages (negatives)."""
+
+    texts: list[str]  # normalised
+    y_any: np.ndarray  # 0/1
+    y_cat: np.ndarray  # per OpenAI category: 0/1, -1 unknown
+    weights: np.ndarray
+    generated: np.ndarray  # mask: the generated support messages
+    emb: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    profanity: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def main_rows(openai_rows: list[dict[str, Any]], config: TrainConfig) -> MainRows:
+    """Texts, labels and weights for the main heads (not embedded yet)."""
     codes = list(OPENAI_CODES)
     texts, y_any, y_cat, weights = [], [], [], []
-    for row in openai_train:
+    for row in openai_rows:
         texts.append(row["prompt"])
         y_any.append(is_unsafe(row))
         y_cat.append([row[c] if row.get(c) in (0, 1) else -1 for c in codes])
@@ -228,6 +246,7 @@ def main_rows(openai_train: list[dict[str, Any]], config: TrainConfig) -> tuple[
             y_any.append(1)
             y_cat.append([1 if n == category else -1 for n in names])
             weights.append(1.0)
+    n_written = len(texts) + len(BENIGN_EXAMPLES)
     benign = BENIGN_EXAMPLES + generate_benign(config.n_benign, seed=config.seed)
     for i, text in enumerate(benign):
         texts.append(text)
@@ -235,8 +254,8 @@ def main_rows(openai_train: list[dict[str, Any]], config: TrainConfig) -> tuple[
         y_cat.append([0] * len(codes))
         weights.append(1.0 if i < len(BENIGN_EXAMPLES) else config.benign_weight)
     generated = np.zeros(len(texts), dtype=bool)
-    generated[len(texts) - (len(benign) - len(BENIGN_EXAMPLES)):] = True
-    return texts, np.array(y_any), np.array(y_cat), np.array(weights), generated
+    generated[n_written:] = True
+    return MainRows([normalize(t) for t in texts], np.array(y_any), np.array(y_cat), np.array(weights), generated)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,6 +287,15 @@ class EmbeddingCache:
         tmp = self.path.with_suffix(".tmp.npz")
         np.savez(tmp, keys=np.array(keys), vectors=np.stack([self.table[k] for k in keys]))
         tmp.replace(self.path)
+
+
+def embed_main_rows(cache: EmbeddingCache, openai_rows: list[dict[str, Any]], config: TrainConfig, progress: bool) -> MainRows:
+    """`main_rows` with their embeddings and alt-profanity-check probabilities."""
+    rows = main_rows(openai_rows, config)
+    rows.emb = cache.embed(rows.texts, progress=progress)
+    cache.save()
+    rows.profanity = profanity_probs(rows.texts)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,16 +354,34 @@ def pick_threshold(p: np.ndarray, y: np.ndarray, benign_mask: np.ndarray, config
     return round(min(max(chosen, 0.05), 0.99), 4)
 
 
+def fit_stack(rows: MainRows, ext_heads: dict[str, Any], config: TrainConfig) -> tuple[dict[str, Any], float, np.ndarray]:
+    """Base heads out of fold -> stacking logistic regression -> the unsafe threshold; then the base
+    heads again on every row. Returns (heads, threshold, out-of-fold unsafe probabilities)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    texts, emb, y_any = rows.texts, rows.emb, rows.y_any
+    oof = np.zeros((len(texts), len(STACK_COLUMNS) + len(ext_heads)))
+    folds = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
+    for fit_idx, pred_idx in folds.split(texts, y_any):
+        heads = fit_base(emb[fit_idx], [texts[i] for i in fit_idx], y_any[fit_idx], rows.y_cat[fit_idx], rows.weights[fit_idx])
+        heads["ext"] = ext_heads
+        oof[pred_idx] = stack_features(heads, emb[pred_idx], [texts[i] for i in pred_idx], rows.profanity[pred_idx])
+    stacker = LogisticRegression(C=1.0, max_iter=2000).fit(oof, y_any, sample_weight=rows.weights)
+    p_oof = stacker.predict_proba(oof)[:, 1]
+    threshold = pick_threshold(p_oof, y_any, rows.generated, config)
+    heads = fit_base(emb, texts, y_any, rows.y_cat, rows.weights)
+    heads["ext"] = ext_heads
+    heads["stacker"] = stacker
+    heads["stack_columns"] = STACK_COLUMNS[:4] + [f"ext:{n}" for n in sorted(ext_heads)] + STACK_COLUMNS[4:]
+    return heads, threshold, p_oof
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. The whole run
 # ---------------------------------------------------------------------------------------------
 def train_moderation(settings: Any, config: TrainConfig | None = None, force: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train, evaluate and save. Returns the sidecar dict (with `skipped: True` when up to date)."""
-    import joblib
-    import sklearn
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
     config = config or TrainConfig()
     files = data_files(settings.data_dir)
     digest = data_hash(files, config)
@@ -349,11 +395,7 @@ def train_moderation(settings: Any, config: TrainConfig | None = None, force: bo
     # 1. data
     openai_rows = read_moderation_jsonl(files["openai"])
     train_rows, holdout_rows = split_openai(openai_rows, config.holdout, config.seed)
-    texts_raw, y_any, y_cat, weights, benign_mask = main_rows(train_rows, config)
-    texts = [normalize(t) for t in texts_raw]
     external = read_external(files, config)
-    say(f"[moderation] openai train {len(train_rows)} / holdout {len(holdout_rows)}; main rows {len(texts)}; "
-        f"external: {', '.join(f'{k} {len(v[0])}' for k, v in external.items()) or 'none'}")
 
     # 2. embeddings
     encoder: Encoder | OnnxEncoder
@@ -365,32 +407,54 @@ def train_moderation(settings: Any, config: TrainConfig | None = None, force: bo
         encoder = Encoder(max_tokens=config.max_tokens)
         cache_name = f"embeddings-single-{config.max_tokens}.npz"
     cache = EmbeddingCache(out / "cache" / cache_name, encoder)
-    emb = cache.embed(texts, progress=progress)
-    cache.save()
-    profanity = profanity_probs(texts)
-    ext_heads = fit_external(cache, external, emb[benign_mask])
+    rows = embed_main_rows(cache, train_rows, config, progress)
+    say(f"[moderation] openai train {len(train_rows)} / holdout {len(holdout_rows)}; main rows {len(rows.texts)}; "
+        f"external: {', '.join(f'{k} {len(v[0])}' for k, v in external.items()) or 'none'}")
+    ext_heads = fit_external(cache, external, rows.emb[rows.generated])
     cache.save()
 
-    # 3. out-of-fold base predictions -> stacker
-    oof = np.zeros((len(texts), len(STACK_COLUMNS) + len(ext_heads)))
-    folds = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
-    for fit_idx, pred_idx in folds.split(texts, y_any):
-        heads = fit_base(emb[fit_idx], [texts[i] for i in fit_idx], y_any[fit_idx], y_cat[fit_idx], weights[fit_idx])
-        heads["ext"] = ext_heads
-        oof[pred_idx] = stack_features(heads, emb[pred_idx], [texts[i] for i in pred_idx], profanity[pred_idx])
-    stacker = LogisticRegression(C=1.0, max_iter=2000).fit(oof, y_any, sample_weight=weights)
-    p_oof = stacker.predict_proba(oof)[:, 1]
-    is_openai = np.zeros(len(texts), dtype=bool)
-    is_openai[: len(train_rows)] = True
-    threshold = pick_threshold(p_oof, y_any, benign_mask, config)
-    heads = fit_base(emb, texts, y_any, y_cat, weights)
-    heads["ext"] = ext_heads
-    heads["stacker"] = stacker
-    heads["stack_columns"] = STACK_COLUMNS[:4] + [f"ext:{n}" for n in sorted(ext_heads)] + STACK_COLUMNS[4:]
-    say(f"[moderation] out-of-fold any-unsafe AUPRC on OpenAI train rows: {auprc(y_any[is_openai], p_oof[is_openai]):.4f}; "
-        f"unsafe threshold {threshold}")
+    # 3-4. heads, stacker and threshold on the training rows
+    heads, threshold, p_oof = fit_stack(rows, ext_heads, config)
+    n_open = len(train_rows)
+    oof_auprc = round(float(auprc(rows.y_any[:n_open], p_oof[:n_open]) or 0), 4)
+    say(f"[moderation] out-of-fold any-unsafe AUPRC on OpenAI train rows: {oof_auprc}; unsafe threshold {threshold}")
+    metrics: dict[str, Any] = {"oof_any_unsafe_auprc_train_rows": oof_auprc}
+    meta = save_model(out, heads, threshold, digest, config, files, metrics)
 
-    # 4. save, then 5. measure with the moderator exactly as deployed
+    # 5. the recipe's honest score: the model that never saw the holdout, measured as deployed
+    if holdout_rows:
+        with gzip.open(out / "holdout.jsonl.gz", "wt", encoding="utf-8") as fh:  # build output, for re-evaluation
+            for row in holdout_rows:
+                fh.write(json.dumps(row) + "\n")
+        metrics["holdout"] = measure_holdout(settings, holdout_rows, say)
+
+    # 6. deploy the same recipe refit on every OpenAI row
+    if holdout_rows and config.refit:
+        rows = embed_main_rows(cache, train_rows + holdout_rows, config, progress)
+        heads, threshold, p_oof = fit_stack(rows, ext_heads, config)
+        n_open = len(openai_rows)
+        metrics["refit"] = {
+            "openai_rows": n_open,
+            "oof_any_unsafe_auprc_all_rows": round(float(auprc(rows.y_any[:n_open], p_oof[:n_open]) or 0), 4),
+            "unsafe_threshold": threshold,
+            "note": "deployed model: the holdout's rows are in its training data; metrics.holdout is the recipe's score without them",
+        }
+        say(f"[moderation] refit on all {n_open} OpenAI rows: out-of-fold AUPRC {metrics['refit']['oof_any_unsafe_auprc_all_rows']}, "
+            f"unsafe threshold {threshold}")
+        meta = save_model(out, heads, threshold, digest, config, files, metrics)
+    metrics.update(measure_deployed(settings, files, config, say))
+    meta["train_seconds"] = round(time.perf_counter() - started, 1)
+    (out / SIDECAR).write_text(json.dumps(meta, indent=2))
+    say(f"[moderation] done in {meta['train_seconds']} s -> {out}")
+    return meta
+
+
+def save_model(out: Path, heads: dict[str, Any], threshold: float, digest: str, config: TrainConfig,
+               files: dict[str, Path], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Write `heads.joblib` and its sidecar; returns the sidecar (its `metrics` is `metrics` itself)."""
+    import joblib
+    import sklearn
+
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(heads, out / ARTIFACT)
     meta: dict[str, Any] = {
@@ -404,35 +468,35 @@ def train_moderation(settings: Any, config: TrainConfig | None = None, force: bo
         "data_files": {k: str(v) for k, v in files.items()},
         "thresholds": {"unsafe": threshold},
         "stack_columns": heads["stack_columns"],
-        "stack_weights": [round(float(x), 4) for x in stacker.coef_[0]],
-        "metrics": {"oof_any_unsafe_auprc_train_rows": round(float(auprc(y_any[is_openai], p_oof[is_openai]) or 0), 4)},
+        "stack_weights": [round(float(x), 4) for x in heads["stacker"].coef_[0]],
+        "metrics": metrics,
     }
     (out / SIDECAR).write_text(json.dumps(meta, indent=2))
-    if holdout_rows:
-        with gzip.open(out / "holdout.jsonl.gz", "wt", encoding="utf-8") as fh:  # build output, for re-evaluation
-            for row in holdout_rows:
-                fh.write(json.dumps(row) + "\n")
-    meta["metrics"].update(measure(settings, files, holdout_rows, config, say))
-    meta["train_seconds"] = round(time.perf_counter() - started, 1)
-    (out / SIDECAR).write_text(json.dumps(meta, indent=2))
-    say(f"[moderation] done in {meta['train_seconds']} s -> {out}")
     return meta
 
 
-def measure(settings: Any, files: dict[str, Path], holdout_rows: list[dict], config: TrainConfig, say: Any) -> dict[str, Any]:
-    """Holdout quality, benign false positives and the identity-swap bias gap, as deployed."""
-    from policies.moderation.evaluate import evaluate, unsafe_of
+def measure_holdout(settings: Any, holdout_rows: list[dict], say: Any) -> dict[str, Any]:
+    """AUPRC per category, any-unsafe AUPRC and latency on the holdout, with the saved model."""
+    from policies.moderation.evaluate import evaluate
     from policies.moderation.moderator import load_moderator
 
-    moderator = load_moderator(settings, cache=False)  # latency as for a message seen first
+    report = evaluate(load_moderator(settings, cache=False), holdout_rows)  # latency as for a message seen first
+    say(f"[moderation] HOLDOUT ({len(holdout_rows)} rows never trained on): any-unsafe AUPRC "
+        f"{report['any_unsafe_auprc']}, p50 {report['latency_ms_p50']} ms")
+    return report
+
+
+def measure_deployed(settings: Any, files: dict[str, Path], config: TrainConfig, say: Any) -> dict[str, Any]:
+    """The deployed model's benign false positives (Bitext) and identity-swap bias gap."""
+    from policies.moderation.evaluate import false_positives, unsafe_of
+    from policies.moderation.moderator import load_moderator
+
+    moderator = load_moderator(settings, cache=False)
     metrics: dict[str, Any] = {}
     bitext = read_bitext(files, config.bitext_sample, config.seed)
-    if holdout_rows:
-        report = evaluate(moderator, holdout_rows, benign=bitext or None)
-        metrics["holdout"] = report
-        say(f"[moderation] HOLDOUT ({len(holdout_rows)} rows never trained on): any-unsafe AUPRC "
-            f"{report['any_unsafe_auprc']}, p50 {report['latency_ms_p50']} ms"
-            + (f", Bitext FPR {report['false_positive_rate']:.4f} on {len(bitext)}" if bitext else ""))
+    if bitext:
+        metrics["bitext"] = false_positives(moderator, bitext)
+        say(f"[moderation] Bitext false-positive rate {metrics['bitext']['false_positive_rate']:.4f} on {len(bitext)}")
     pairs = read_bias_pairs(files, config.seed, config.bias_pairs)
     if pairs:
         t = moderator.config.unsafe_threshold

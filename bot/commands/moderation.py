@@ -1,12 +1,13 @@
 """`shopbot evaluate-moderation --data FILE [--benign FILE] [--json]` and the `train moderation` target.
 
 `shopbot train` is a shared group (bot/commands/train.py); it calls `add_train_moderation` to add
-`shopbot train moderation [--force] [--holdout F] [--seed N]`.
+`shopbot train moderation [--force] [--holdout F] [--no-refit] [--seed N]`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from bot.settings import Settings
@@ -27,6 +28,10 @@ def add_train_moderation(train_subparsers: argparse._SubParsersAction) -> None:
     tr = train_subparsers.add_parser("moderation", help="train the moderation classifier from SHOPBOT_DATA_DIR")
     tr.add_argument("--force", action="store_true", help="retrain even when the model is up to date")
     tr.add_argument("--holdout", type=float, default=0.3, help="share of the OpenAI dev half never trained on (default 0.3)")
+    tr.add_argument(
+        "--no-refit", dest="refit", action="store_false",
+        help="deploy the model measured on the holdout (default: refit the same recipe on every row and deploy that)",
+    )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--json", action="store_true", help="print the model's sidecar JSON")
     tr.set_defaults(func=run_train)
@@ -35,7 +40,7 @@ def add_train_moderation(train_subparsers: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.moderation import MissingData, TrainConfig, train_moderation
 
-    config = TrainConfig(seed=args.seed, holdout=args.holdout)
+    config = TrainConfig(seed=args.seed, holdout=args.holdout, refit=args.refit)
     try:
         meta = train_moderation(settings, config, force=args.force, progress=not args.json)
     except MissingData as exc:
@@ -60,6 +65,9 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {exc}")
         return 2
     moderator = load_moderator(settings, cache=False)  # latency_ms_p50: every message encoded
+    refit_warning = _trained_on(args.data, settings)
+    if refit_warning:
+        print(refit_warning, file=sys.stderr)
     report = evaluate(moderator, rows, benign=benign)
     if args.json:
         print(json.dumps(report))
@@ -75,3 +83,20 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         if report["false_positive_reasons"]:
             print(f"{'false_positive_reasons':<28} {report['false_positive_reasons']}")
     return 0
+
+
+def _trained_on(data: Path, settings: Settings) -> str | None:
+    """A warning when `data` is the training run's holdout file but the deployed model was refit on it."""
+    from policies.moderation.classifier import SIDECAR
+
+    directory = Path(settings.models_dir) / "moderation"
+    try:
+        refit = json.loads((directory / SIDECAR).read_text()).get("metrics", {}).get("refit")
+        same = data.resolve() == (directory / "holdout.jsonl.gz").resolve()
+    except (OSError, ValueError):
+        return None
+    if refit and same:
+        return ("warning: the deployed model was refit on every OpenAI row, these included, so this is not a held-out "
+                "score; the recipe's held-out score is metrics.holdout in moderation.json (train with --no-refit to "
+                "deploy the measured model)")
+    return None

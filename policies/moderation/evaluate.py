@@ -112,14 +112,21 @@ def evaluate(
     report["latency_ms_p50"] = round(statistics.median(times), 3) if times else None
     report["latency_ms_p95"] = round(float(np.percentile(times, 95)), 3) if times else None
     if benign is not None:
-        decisions = []
-        for start in range(0, len(benign), 256):  # batched: the false-positive rate needs no timing
-            decisions += moderator.check_batch(benign[start:start + 256])
-        blocked_or_flagged = [d for d in decisions if d.action in ("block", "flag")]
-        report["benign_messages"] = len(benign)
-        report["false_positive_rate"] = round(len(blocked_or_flagged) / max(len(benign), 1), 5)
-        report["false_positive_reasons"] = _count(r for d in blocked_or_flagged for r in d.reasons)
+        report.update(false_positives(moderator, benign))
     return report
+
+
+def false_positives(moderator: Any, benign: list[str]) -> dict[str, Any]:
+    """Share of ordinary messages blocked or flagged at the deployed thresholds, and why."""
+    decisions = []
+    for start in range(0, len(benign), 256):  # batched: the false-positive rate needs no timing
+        decisions += moderator.check_batch(benign[start:start + 256])
+    blocked_or_flagged = [d for d in decisions if d.action in ("block", "flag")]
+    return {
+        "benign_messages": len(benign),
+        "false_positive_rate": round(len(blocked_or_flagged) / max(len(benign), 1), 5),
+        "false_positive_reasons": _count(r for d in blocked_or_flagged for r in d.reasons),
+    }
 
 
 def _count(items: Any) -> dict[str, int]:
