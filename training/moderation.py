@@ -45,11 +45,11 @@ from policies.moderation.classifier import ARTIFACT, KNN_K, SIDECAR, STACK_COLUM
 from policies.moderation.config import OPENAI_CODES
 from retrieval.minilm_int8 import EMBED_DIM, MODEL_NAME, ONNX_FILE, Encoder, OnnxEncoder, export_onnx
 from policies.moderation.evaluate import auprc, is_unsafe, read_moderation_jsonl
-from policies.moderation.examples import BENIGN_EXAMPLES, UNSAFE_EXAMPLES
+from policies.moderation.examples import BENIGN_EXAMPLES, CATEGORY_PROTOTYPES, UNSAFE_EXAMPLES
 from policies.moderation.normalize import normalize
 
 log = logging.getLogger(__name__)
-CODE_VERSION = "moderation-train-5"  # bump when the recipe changes: it is part of the data hash
+CODE_VERSION = "moderation-train-6"  # bump when the recipe changes: it is part of the data hash
 
 
 class MissingData(FileNotFoundError):
@@ -354,9 +354,16 @@ def pick_threshold(p: np.ndarray, y: np.ndarray, benign_mask: np.ndarray, config
     return round(min(max(chosen, 0.05), 0.99), 4)
 
 
-def fit_stack(rows: MainRows, ext_heads: dict[str, Any], config: TrainConfig) -> tuple[dict[str, Any], float, np.ndarray]:
+def prototype_vectors(cache: EmbeddingCache) -> np.ndarray:
+    """Sentence vectors (block 0, unit length) of our category descriptions, for the `prototype` column."""
+    texts = [normalize(t) for descriptions in CATEGORY_PROTOTYPES.values() for t in descriptions]
+    return np.ascontiguousarray(cache.embed(texts)[:, :EMBED_DIM], dtype=np.float32)
+
+
+def fit_stack(rows: MainRows, ext_heads: dict[str, Any], prototypes: np.ndarray, config: TrainConfig) -> tuple[dict[str, Any], float, np.ndarray]:
     """Base heads out of fold -> stacking logistic regression -> the unsafe threshold; then the base
-    heads again on every row. Returns (heads, threshold, out-of-fold unsafe probabilities)."""
+    heads again on every row. The external heads and the prototypes are fixed (they never see
+    these rows). Returns (heads, threshold, out-of-fold unsafe probabilities)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -365,13 +372,13 @@ def fit_stack(rows: MainRows, ext_heads: dict[str, Any], config: TrainConfig) ->
     folds = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
     for fit_idx, pred_idx in folds.split(texts, y_any):
         heads = fit_base(emb[fit_idx], [texts[i] for i in fit_idx], y_any[fit_idx], rows.y_cat[fit_idx], rows.weights[fit_idx])
-        heads["ext"] = ext_heads
+        heads["ext"], heads["prototypes"] = ext_heads, prototypes
         oof[pred_idx] = stack_features(heads, emb[pred_idx], [texts[i] for i in pred_idx], rows.profanity[pred_idx])
     stacker = LogisticRegression(C=1.0, max_iter=2000).fit(oof, y_any, sample_weight=rows.weights)
     p_oof = stacker.predict_proba(oof)[:, 1]
     threshold = pick_threshold(p_oof, y_any, rows.generated, config)
     heads = fit_base(emb, texts, y_any, rows.y_cat, rows.weights)
-    heads["ext"] = ext_heads
+    heads["ext"], heads["prototypes"] = ext_heads, prototypes
     heads["stacker"] = stacker
     heads["stack_columns"] = STACK_COLUMNS[:4] + [f"ext:{n}" for n in sorted(ext_heads)] + STACK_COLUMNS[4:]
     return heads, threshold, p_oof
@@ -411,10 +418,11 @@ def train_moderation(settings: Any, config: TrainConfig | None = None, force: bo
     say(f"[moderation] openai train {len(train_rows)} / holdout {len(holdout_rows)}; main rows {len(rows.texts)}; "
         f"external: {', '.join(f'{k} {len(v[0])}' for k, v in external.items()) or 'none'}")
     ext_heads = fit_external(cache, external, rows.emb[rows.generated])
+    prototypes = prototype_vectors(cache)
     cache.save()
 
     # 3-4. heads, stacker and threshold on the training rows
-    heads, threshold, p_oof = fit_stack(rows, ext_heads, config)
+    heads, threshold, p_oof = fit_stack(rows, ext_heads, prototypes, config)
     n_open = len(train_rows)
     oof_auprc = round(float(auprc(rows.y_any[:n_open], p_oof[:n_open]) or 0), 4)
     say(f"[moderation] out-of-fold any-unsafe AUPRC on OpenAI train rows: {oof_auprc}; unsafe threshold {threshold}")
@@ -431,7 +439,7 @@ def train_moderation(settings: Any, config: TrainConfig | None = None, force: bo
     # 6. deploy the same recipe refit on every OpenAI row
     if holdout_rows and config.refit:
         rows = embed_main_rows(cache, train_rows + holdout_rows, config, progress)
-        heads, threshold, p_oof = fit_stack(rows, ext_heads, config)
+        heads, threshold, p_oof = fit_stack(rows, ext_heads, prototypes, config)
         n_open = len(openai_rows)
         metrics["refit"] = {
             "openai_rows": n_open,

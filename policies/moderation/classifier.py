@@ -11,6 +11,8 @@ n-grams of the normalised text. Base models:
   - svm:            an RBF-kernel SVM "any unsafe" on the embedding;
   - knn:            the similarity-weighted vote of the KNN_K most similar training rows (cosine on
                     the mean-pooled sentence vector);
+  - prototype:      the highest cosine to our own short descriptions of the categories
+                    (`examples.CATEGORY_PROTOTYPES`), on the same sentence vector;
 a stacking logistic regression, fitted on out-of-fold predictions, turns them into `unsafe`.
 Category scores come from the per-category heads.
 
@@ -35,7 +37,7 @@ from retrieval.minilm_int8 import EMBED_DIM, ONNX_FILE, Encoder, OnnxEncoder, fi
 ARTIFACT = "heads.joblib"
 SIDECAR = "moderation.json"
 # The stacker's columns, with the ext:* columns (one per public set found) between the two parts.
-STACK_COLUMNS = ["emb_any", "emb_categories", "char", "profanity", "svm", "knn"]
+STACK_COLUMNS = ["emb_any", "emb_categories", "char", "profanity", "svm", "knn", "prototype"]
 KNN_K = 20
 
 
@@ -90,7 +92,15 @@ def stack_features(heads: dict[str, Any], emb: np.ndarray, normalized: list[str]
     columns += [heads["ext"][name].decision_function(emb) for name in sorted(heads["ext"])]
     if "svm" in heads:  # models trained before these two columns have neither
         columns += [heads["svm"].decision_function(emb), knn_vote(heads["knn"], emb)]
+    if "prototypes" in heads:  # nor this one
+        columns.append(prototype_similarity(heads["prototypes"], emb))
     return np.column_stack(columns)
+
+
+def prototype_similarity(prototypes: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """The highest cosine between each text and the category descriptions (both unit-length
+    mean-pooled sentence vectors: block 0 of the embedding)."""
+    return (emb[:, :EMBED_DIM].astype(np.float32) @ prototypes.T).max(axis=1)
 
 
 def knn_vote(knn: dict[str, Any], emb: np.ndarray) -> np.ndarray:
@@ -177,6 +187,8 @@ class TrainedClassifier:
         columns = [z[:, 0], logit(noisy_or), char, logit(profanity_probs(normalized)), z[:, 1 + n_cat:]]
         if self._svm is not None:  # models trained before these two columns have neither
             columns += [self._rbf(emb), knn_vote(self._knn, emb)]
+        if "prototypes" in self.heads:  # nor this one
+            columns.append(prototype_similarity(self.heads["prototypes"], emb))
         feats = np.column_stack(columns)
         unsafe = 1.0 / (1.0 + np.exp(-(feats @ self._stack_w + self._stack_b)))
         return [

@@ -3,6 +3,7 @@
 Used in two places: in rules+package mode (no trained model) a small head is fitted on them at
 start-up, and `training/moderation.py` adds them to the public training data. Benign examples
 include angry-but-legitimate shoppers, who must never be blocked for being upset.
+`CATEGORY_PROTOTYPES` (at the end) describe each category for the trained classifier's similarity column.
 """
 from __future__ import annotations
 
@@ -104,3 +105,74 @@ BENIGN_EXAMPLES: list[str] = [
     "shoot me an email when it is back in stock",
     "I'd like to exchange the mattress for a firmer one",
 ]
+
+# Short descriptions of each OpenAI category, written for this project. The trained classifier's
+# `prototype` stack column is a text's highest cosine similarity to any of them (MiniLM is trained
+# for sentence similarity, so this brings in what the encoder already knows about each kind of
+# content, beyond the few hundred labelled rows). Dev AUPRC +0.004 to +0.005 on each of three fold
+# seeds, the same with the first half of this list alone (docs/moderation.md).
+CATEGORY_PROTOTYPES: dict[str, list[str]] = {
+    "sexual": [
+        "explicit sexual content describing sex acts",
+        "a pornographic story with graphic sexual detail",
+        "erotic roleplay, describe how you undress and touch me",
+        "write a steamy adult sex scene",
+        "describe her naked body in explicit detail",
+        "sexting and requests for nude photos",
+        "a fetish scenario written to arouse the reader",
+    ],
+    "hate": [
+        "hateful statement that an ethnic group is inferior",
+        "those immigrants are subhuman and ruin our country",
+        "slurs and contempt aimed at people because of their religion or race",
+        "women are stupid and should not have rights",
+        "dehumanizing language about gay people",
+        "jokes mocking a disability or a minority group",
+        "calling a nationality vermin or animals",
+    ],
+    "violence": [
+        "describing how to hurt, attack or kill someone",
+        "I am going to beat him until he bleeds",
+        "instructions for making a weapon to attack people",
+        "a story where soldiers massacre villagers",
+        "threatening to shoot or stab someone",
+        "torturing an animal for fun",
+        "planning a terrorist bombing",
+    ],
+    "harassment": [
+        "insulting and demeaning a person directly",
+        "you are a pathetic worthless loser and everyone hates you",
+        "bullying someone and calling them names",
+        "shut up you disgusting idiot",
+        "telling someone to go die",
+        "mocking a person's looks and intelligence",
+        "repeated threats and intimidation of a specific person",
+    ],
+    "self-harm": [
+        "wanting to hurt myself or end my life",
+        "I cut myself to feel something",
+        "how many pills does it take to die",
+        "I feel hopeless and want to kill myself",
+        "tips for starving myself and hiding an eating disorder",
+        "I want to jump off a bridge",
+        "encouraging someone to commit suicide",
+    ],
+    "sexual/minors": [
+        "sexual content involving a child",
+        "an adult describing sexual acts with a young teenager",
+        "grooming a minor for sex",
+        "sexualizing a twelve year old",
+    ],
+    "hate/threatening": [
+        "threatening violence against a group because of who they are",
+        "we should kill all of them, that race deserves to die",
+        "a call to attack people of a religion",
+        "burn down their places of worship and drive them out",
+    ],
+    "violence/graphic": [
+        "graphic gore, blood and mutilated bodies described in detail",
+        "his guts spilled out and the flesh was torn apart",
+        "a detailed description of a bloody dismemberment",
+        "the crash left bodies crushed and burned beyond recognition",
+    ],
+}
