@@ -177,7 +177,8 @@ class TurnPipeline:
         shopper_text = checked.text if checked.action != "block" else ""
         records = [UserEcho(text=shopper_text, message_id=incoming.message_id, payload=incoming.payload).model_dump()]
         if checked.action != "allow":
-            records.append(Moderation(action=checked.action, reason=checked.reply or ", ".join(checked.reasons) or checked.action).model_dump())
+            reason = checked.reply if checked.action == "block" else None  # a supportive reply goes out as bot_uttered
+            records.append(Moderation(action=checked.action, reason=reason or ", ".join(checked.reasons) or checked.action).model_dump())
         changes = live.ownership_changes
         try:  # the store also reads who owns the conversation, in the same transaction
             owner = (await self._store(live, records, message_id=incoming.message_id, reserve=TURN_RESERVE)).owner
@@ -196,6 +197,10 @@ class TurnPipeline:
         if checked.action == "flag":
             await self._request_handoff(live, "moderation: " + ", ".join(checked.reasons), checked.text)
             mode = live.conversation_state
+            if checked.reply and mode != "human":  # self-harm: a supportive reply now, and a person checks in
+                await self._finish(live, [BotUttered(turn_id=uuid.uuid4().hex[:12], text=checked.reply).model_dump()])
+                self._count("handoff")
+                return
         frustration = frustration_update(live.state.frustration, checked.text)
         live.state.frustration = frustration.score
         if frustration.needs_human and mode == "bot":
