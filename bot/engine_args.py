@@ -279,6 +279,27 @@ def find_address(text: str) -> Dict | None:
     }
 
 
+ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3, "fifth": 4, "5th": 4}
+ORDINAL = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b(?! (?:time|order|name))|(?:number|no\.?|#|option) ?([1-5])\b")
+PRONOUN = re.compile(r"\b(it|this one|that one|this|that)\b")
+
+
+def listed_product(view: ConversationView, low: str) -> str | None:
+    """The product a shopper points at in the last list shown: "the second one", "number 3",
+    "the last one"; "it" / "that one" when the list had one product. None when unclear."""
+    hits = [h for h in view.hits if h.get("product_id")]
+    if not hits:
+        return None
+    match = ORDINAL.search(low)
+    if match:
+        word, digit = match.groups()
+        index = len(hits) - 1 if word == "last" else (int(digit) - 1 if digit else ORDINALS[word])
+        return hits[index]["product_id"] if index < len(hits) else None
+    if len(hits) == 1 and PRONOUN.search(low):
+        return hits[0]["product_id"]
+    return None
+
+
 def _mentions(text: str, name: str, last_word: bool = True) -> int:
     """Where `name` (or a plural, or with `last_word` its last word) is mentioned in text, else -1."""
     low = text.lower()
@@ -481,7 +502,8 @@ def fill_arguments(name: str, view: ConversationView) -> Dict | None:
             for pname, pid in ranked:
                 if pname and pid and _mentions(low, pname, last_word=not whole_name) >= 0:
                     return {"product_id": pid}
-        return None
+        pid = listed_product(view, low)
+        return {"product_id": pid} if pid else None
     if name == "calculate":
         order = _listed_order(view)
         if order is None:

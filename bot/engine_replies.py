@@ -243,8 +243,11 @@ def product_info(product: Dict) -> str:
 def policy_answer(passages: list[Dict]) -> str:
     if not passages:
         return "I couldn't find that in our store policy. Would you like me to connect you with a person?"
-    best = passages[0]
-    return f"From our store policy ({best.get('section', 'policy')}): {best.get('text', '')}"
+    section = passages[0].get("section", "policy")
+    # The passages of the best one's section, in the order found: a question such as "what's your
+    # return policy?" is answered by the section's rules, not by its first bullet alone.
+    texts = [p.get("text", "") for p in passages if p.get("section", "policy") == section]
+    return f"From our store policy ({section}): " + " ".join(texts)
 
 
 def search_results(results: list[Dict], closest: Dict | None = None) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,3 +156,26 @@ def test_reading_any_conversation_prefix_never_crashes(store) -> None:
                 state_features(view)
                 for name in TOOL_NAMES:
                     fill_arguments(name, view)
+
+
+def test_a_product_is_named_by_its_place_in_the_list() -> None:
+    """"tell me more about the second one" after a search describes the second product shown;
+    "it" names the product only when the list had one."""
+    def after_search(hits: list[dict[str, Any]], text: str) -> dict[str, Any] | None:
+        messages = [
+            {"role": "user", "content": "show me backpacks"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "search_products", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": json.dumps(hits)},
+            {"role": "assistant", "content": "Here is what I found: ..."},
+            {"role": "user", "content": text},
+        ]
+        return fill_arguments("describe_product", ConversationView.parse(messages))
+
+    three = [{"product_id": f"p{i}", "name": name, "price": 10.0} for i, name in enumerate(("Backpack", "Sleeping Bag", "Camping Tent"), 1)]
+    assert after_search(three, "tell me more about the second one") == {"product_id": "p2"}
+    assert after_search(three, "what about number 3?") == {"product_id": "p3"}
+    assert after_search(three, "the last one please") == {"product_id": "p3"}
+    assert after_search(three, "tell me more about the camping tent") == {"product_id": "p3"}  # a name still wins
+    assert after_search(three, "tell me more about it") is None  # which one? the engine asks
+    assert after_search(three[:1], "tell me more about it") == {"product_id": "p1"}
+    assert after_search(three, "the fifth one") is None

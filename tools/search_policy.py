@@ -19,20 +19,31 @@ from tools.base import ToolContext, ToolError, tool
 POLICY_PATH = Path(__file__).resolve().parent.parent / "policies" / "store_policy.md"
 TOKEN = re.compile(r"[a-z0-9]+")
 STOP = frozenset("a an the to of and or in on for is are be it i my me can do does how what when with you your if".split())
+# Every question put to this search is about the policy: "policy" itself ranks nothing.
+STOP |= frozenset("policy policies rule rules".split())
 
 
 def tokenize(text: str) -> list[str]:
     out = []
     for t in TOKEN.findall(text.lower()):
-        if t in STOP:
+        if t in STOP or len(t) < 2:  # "what's" leaves an "s"
             continue
-        # crude stemming so 'refunds'/'refunded' meet 'refund'
-        for suffix in ("ing", "ed", "s"):
-            if len(t) > 4 and t.endswith(suffix):
-                t = t[: -len(suffix)]
-                break
-        out.append(t)
+        out.append(stem(t))
     return out
+
+
+def stem(word: str) -> str:
+    """Crude stemming so that 'refunds'/'refunded' meet 'refund', 'exchanged'/'exchange' meet
+    'exchanging' and 'cancelled' meets 'cancel'."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > 4 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
+    if len(word) > 4 and word[-1] == word[-2] and word[-1] not in "aeiou":
+        word = word[:-1]
+    return word
 
 
 @dataclass(frozen=True)
@@ -42,13 +53,18 @@ class Passage:
 
 
 def split_passages(markdown: str) -> list[Passage]:
+    """One passage per bullet or paragraph, tagged with its heading. When the document has
+    sections (`##`), the text under its title (`#`) is the document's introduction, about the
+    document itself, and answers nothing."""
     passages: list[Passage] = []
     section = "Policy"
     buffer: list[str] = []
+    intro = False
+    has_sections = any(line.startswith("## ") for line in markdown.splitlines())
 
     def flush() -> None:
         text = " ".join(" ".join(buffer).split())
-        if text:
+        if text and not intro:
             passages.append(Passage(section, text))
         buffer.clear()
 
@@ -57,6 +73,7 @@ def split_passages(markdown: str) -> list[Passage]:
         if stripped.startswith("#"):
             flush()
             section = stripped.lstrip("#").strip()
+            intro = has_sections and not stripped.startswith("##")
         elif not stripped:
             flush()
         elif stripped.startswith(("- ", "* ")):
@@ -83,7 +100,7 @@ class PolicyIndex:
     def from_file(cls, path: Path = POLICY_PATH) -> "PolicyIndex":
         return cls(split_passages(Path(path).read_text(encoding="utf-8")))
 
-    def search(self, query: str, k: int = 2) -> list[dict[str, Any]]:
+    def search(self, query: str, k: int = 3) -> list[dict[str, Any]]:
         tokens = tokenize(query)
         if not tokens:
             return []

@@ -244,7 +244,7 @@ class Builder:
             hits = json.loads(c.call("search_products", product_query_arguments(text, names)))
             c.say(R.search_results(hits))
             if hits and rng.random() < 0.15:
-                _ask_about(c, hits[0], rng)
+                _ask_about(c, hits, rng)
 
     def extra(self, s: Script, kind: str) -> None:
         c, rng, store = s.c, s.rng, s.c.store
@@ -259,13 +259,13 @@ class Builder:
             name = rng.choice(names)
             price = rng.choice((None, None, 50, 100, 200, 500))
             tail = f" under ${price}" if price else ""
-            text = rng.choice(("do you have any {n}{t}?", "I'm looking for a {n}{t}", "Show me {n}s{t}", "search for {n}{t}")).format(n=name.lower(), t=tail)
+            text = rng.choice(("do you have any {n}{t}?", "I'm looking for a {n}{t}", "Show me {ns}{t}", "search for {n}{t}")).format(n=name.lower(), ns=plural(name.lower()), t=tail)
             c.user(text, raw=True)
             args = product_query_arguments(text, names)
             hits = json.loads(c.call("search_products", args))
             c.say(R.search_results(hits))
             if kind == "describe" and hits:
-                _ask_about(c, hits[0], rng)
+                _ask_about(c, hits, rng)
         elif kind == "recommend":
             c.user(rng.choice(("what would you recommend?", "any suggestions for a gift?", "Can you recommend something for me?")), raw=True)
             hits = json.loads(c.call("recommend_products", {"user_id": s.user_id if s.authed else None, "product_id": None, "k": 5}))
@@ -291,9 +291,19 @@ class Builder:
             c.say(R.transfer_done())
 
 
-def _ask_about(c: Conversation, hit: Dict, rng: random.Random) -> None:
-    """The shopper asks for more about a product the search showed; the agent describes it."""
-    c.user(rng.choice(("tell me more about the {n}", "What's the {n} like?", "more details on the {n} please")).format(n=hit["name"].lower()), raw=True)
+def _ask_about(c: Conversation, hits: list[Dict], rng: random.Random) -> None:
+    """The shopper asks for more about a product the search showed, by its name or by its place in
+    the list ("the second one"; "it" when there was one); the agent describes it."""
+    index = rng.randrange(min(len(hits), 3))
+    hit = hits[index]
+    if rng.random() < 0.5:
+        text = rng.choice(("tell me more about the {n}", "What's the {n} like?", "more details on the {n} please")).format(n=hit["name"].lower())
+    elif len(hits) == 1:
+        text = rng.choice(("tell me more about it", "What's it like?", "more details on that one please"))
+    else:
+        text = rng.choice(("tell me more about the {o} one", "What's the {o} one like?", "more details on the {o} please", "what about number {k}?"))
+        text = text.format(o=("first", "second", "third")[index], k=index + 1)
+    c.user(text, raw=True)
     info = json.loads(c.call("describe_product", {"product_id": hit["product_id"]}))
     c.say(f"{info['name']}: {info['description']}")
 
