@@ -291,3 +291,19 @@ async def test_load_without_an_index_is_a_clear_error(tmp_path: Path) -> None:
             await CatalogSearch.load(settings, db)
     finally:
         await db.dispose()
+
+
+async def test_search_tool_lists_only_products_near_the_best_match(catalog: CatalogSearch) -> None:
+    """Without filters the list stops where relevance falls far below the best match: a search for
+    the demo store's one backpack does not go on with unrelated products."""
+    from tools.search_products import LIST_RELEVANCE
+
+    tools = default_tools()
+    ctx = ToolContext(db=catalog.db, services={"catalog": catalog})
+    ranked = catalog.search("backpacks", 5)
+    assert ranked[0].name == "Backpack" and len(ranked) == 5
+    value = json.loads((await tools["search_products"].invoke(ctx, {"query": "backpacks", "k": 5})).text)
+    shown = [h["name"] for h in value["hits"]]
+    assert shown[0] == "Backpack" and len(shown) < 5
+    assert all(h["score"] >= LIST_RELEVANCE * ranked[0].score for h in value["hits"])
+    assert [h.name for h in ranked if h.score >= LIST_RELEVANCE * ranked[0].score] == shown
