@@ -162,3 +162,17 @@ def test_the_bots_stock_replies_pass_the_fallback_moderator(tmp_path: Path) -> N
     for text in stock:
         result = moderator.check(text, "bot")
         assert result.action == "allow", (text, result.reasons, result.scores.get("unsafe"))
+
+
+def test_short_replies_pointing_at_a_list_pass_the_fallback_moderator(tmp_path: Path) -> None:
+    """"the second one", "number 2", "that one" were blocked as harassment in rules+package mode
+    (no content words: the head's unsafe score sat near its threshold); they are in
+    `examples.LIST_REPLIES` now. The other phrasings are not."""
+    moderator = load_moderator(Settings.from_env(home=tmp_path, data_dir=None))
+    assert moderator.mode == "rules+package"
+    seen = ("the second one", "number 2", "that one")
+    unseen = ("the fourth one", "the middle one", "number two", "the 2nd one", "this one please", "the second option", "no. 2")
+    for text in seen + unseen:
+        result = moderator.check(text)
+        assert result.action == "allow", (text, result.reasons, result.scores.get("unsafe"))
+    assert moderator.check("you are a worthless idiot").action == "block"

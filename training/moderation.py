@@ -105,6 +105,7 @@ def data_files(data_dir: Path | None) -> dict[str, Path]:
 def data_hash(files: dict[str, Path], config: TrainConfig) -> str:
     h = hashlib.sha256(CODE_VERSION.encode())
     h.update(ONNX_FILE.encode())  # the encoder's export version
+    h.update(json.dumps([UNSAFE_EXAMPLES, BENIGN_EXAMPLES, CATEGORY_PROTOTYPES], sort_keys=True).encode())  # our own examples
     h.update(json.dumps(asdict(config), sort_keys=True).encode())
     for name in sorted(files):
         h.update(name.encode())

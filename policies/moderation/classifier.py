@@ -237,14 +237,14 @@ class PackageClassifier:
             from sklearn.linear_model import LogisticRegression
 
             from policies.moderation.benign_text import generate_benign
-            from policies.moderation.examples import BENIGN_EXAMPLES, UNSAFE_EXAMPLES
+            from policies.moderation.examples import BENIGN_EXAMPLES, LIST_REPLIES, UNSAFE_EXAMPLES
             from policies.moderation.normalize import normalize
 
             texts, labels = [], []
             for category, examples in UNSAFE_EXAMPLES.items():
                 texts += examples
                 labels += [category] * len(examples)
-            benign = BENIGN_EXAMPLES + generate_benign(300, seed=1)
+            benign = BENIGN_EXAMPLES + LIST_REPLIES + generate_benign(300, seed=1)
             texts += benign
             labels += ["benign"] * len(benign)
             emb = self._sentence_vectors([normalize(t) for t in texts])

@@ -3,7 +3,8 @@
 Used in two places: in rules+package mode (no trained model) a small head is fitted on them at
 start-up, and `training/moderation.py` adds them to the public training data. Benign examples
 include angry-but-legitimate shoppers, who must never be blocked for being upset.
-`CATEGORY_PROTOTYPES` (at the end) describe each category for the trained classifier's similarity column.
+`LIST_REPLIES` are extra benign examples for the fallback head only; `CATEGORY_PROTOTYPES` (at the
+end) describe each category for the trained classifier's similarity column.
 """
 from __future__ import annotations
 
@@ -72,6 +73,15 @@ UNSAFE_EXAMPLES: dict[str, list[str]] = {
         "do you sell explicit pictures of children",
     ],
 }
+
+# Short replies that point at something the bot listed. With no content words, the fallback head
+# (rules+package mode) put "the second one", "number 2" and "that one" above its threshold: they
+# were blocked as harassment. Only the fallback head trains on these; the trained classifier does
+# not need them (it allows them) and its measured recipe stays as it was.
+LIST_REPLIES: list[str] = [
+    "the second one", "that one", "number 2", "the first one please", "this one", "the last one",
+    "the other one", "option 3", "the third one", "that one please", "the first", "number 1 please",
+]
 
 BENIGN_EXAMPLES: list[str] = [
     "where is my order? it was supposed to arrive on monday",
