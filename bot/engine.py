@@ -117,6 +117,12 @@ class DecisionPolicy:
         view = view or ConversationView.parse(messages)
         if rules.wants_human(view) and "transfer_to_human_agents" in self.tools:
             return Decision("transfer_to_human_agents", fill_arguments("transfer_to_human_agents", view), "shopper asked for a person")
+        choice = rules.order_choice(view)
+        if choice is not None and "get_order_details" in self.tools:
+            order_id, is_open = choice
+            if not is_open:
+                return Decision("get_order_details", {"order_id": order_id}, "the shopper said which order by its place or contents")
+            return Decision(RESPOND, note=f"the shopper picked order {order_id}")
         for proposal in self.proposer.propose(view, self.tools)[:4]:
             if proposal.action == RESPOND:
                 return proposal

@@ -290,14 +290,22 @@ def listed_product(view: ConversationView, low: str) -> str | None:
     hits = [h for h in view.hits if h.get("product_id")]
     if not hits:
         return None
-    match = ORDINAL.search(low)
-    if match:
-        word, digit = match.groups()
-        index = len(hits) - 1 if word == "last" else (int(digit) - 1 if digit else ORDINALS[word])
+    index = ordinal_index(low, len(hits))
+    if index is not None:
         return hits[index]["product_id"] if index < len(hits) else None
     if len(hits) == 1 and PRONOUN.search(low):
         return hits[0]["product_id"]
     return None
+
+
+def ordinal_index(low: str, count: int) -> int | None:
+    """The place in a list of `count` that the text points at ("the second one", "number 3",
+    "the last one"), 0-based; None when it points at none (it may be past the end)."""
+    match = ORDINAL.search(low)
+    if not match:
+        return None
+    word, digit = match.groups()
+    return count - 1 if word == "last" else (int(digit) - 1 if digit else ORDINALS[word])
 
 
 def _mentions(text: str, name: str, last_word: bool = True) -> int:

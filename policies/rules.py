@@ -6,6 +6,8 @@
 - A consequential tool runs only right after the agent listed the action and the shopper said yes.
 - One tool call per step (the engine never runs two at once).
 - A shopper asking for a person goes to a human.
+- A shopper who picks one of their listed orders by what is in it ("the one with the desk lamp")
+  or by its place ("the second one") gets that order opened, then an answer about it (`order_choice`).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.engine_args import NO, YES, ConversationView
+from bot.engine_args import NO, YES, ConversationView, find_items, ordinal_index
 from policies.router import CONFIRM_ASK, CONSEQUENTIAL
 
 AUTH_FREE = frozenset(
@@ -76,3 +78,32 @@ def check(name: str, arguments: dict[str, Any] | None, view: ConversationView, p
 def wants_human(view: ConversationView) -> bool:
     last = view.messages[-1] if view.messages else {}
     return last.get("role") == "user" and bool(ASKS_FOR_HUMAN.search(str(last.get("content") or "")))
+
+
+# "the one with the desk lamp", "the order that has my headphones", "the dog bed one"
+BY_CONTENTS = re.compile(r"\b(?:one|order)\s+(?:with|that has|containing)\b|\bthe\s+[a-z][a-z -]{1,40}?\s+(?:one|order)\b", re.I)
+
+
+def order_choice(view: ConversationView) -> tuple[str, bool] | None:
+    """After the agent listed the shopper's orders, a reply that names no order id but says which
+    order by its place ("the second one") or by a product in it ("the one with the desk lamp"):
+    (the order, whether it is open already), or None.
+
+    By contents the shopper's orders are opened in turn, until one holds a product the reply names;
+    when none of them does, None (the engine decides)."""
+    orders = [o for o in (view.profile or {}).get("orders", []) if isinstance(o, str)]
+    listed = set(view.mentioned_orders(view.last_assistant)) & set(orders)
+    text = view.last_user
+    if len(listed) < 2 or view.mentioned_orders(text):
+        return None
+    index = ordinal_index(text.lower().replace(" order", " one"), len(orders))  # "the first order"
+    if index is not None:
+        return (orders[index], orders[index] in view.orders) if index < len(orders) else None
+    if not BY_CONTENTS.search(text):
+        return None
+    for oid in orders:
+        if oid not in view.orders:
+            return oid, False
+        if find_items(view.orders[oid], text):
+            return oid, True
+    return None

@@ -179,3 +179,45 @@ def test_a_product_is_named_by_its_place_in_the_list() -> None:
     assert after_search(three, "tell me more about it") is None  # which one? the engine asks
     assert after_search(three[:1], "tell me more about it") == {"product_id": "p1"}
     assert after_search(three, "the fifth one") is None
+
+
+def test_an_order_is_picked_by_its_place_or_by_what_is_in_it() -> None:
+    """After the agent lists the shopper's orders: "the second one" opens that order; "the one
+    with the dog bed" opens the orders in turn until one holds a dog bed; then the engine answers."""
+    from policies import rules
+
+    profile = {"user_id": "ada_1", "orders": ["#W1000001", "#W1000002"], "payment_methods": {}}
+    orders = {
+        "#W1000001": {"order_id": "#W1000001", "status": "delivered", "items": [{"name": "Smart Watch", "item_id": "1", "product_id": "p1", "options": {}, "price": 1.0}]},
+        "#W1000002": {"order_id": "#W1000002", "status": "pending", "items": [{"name": "Dog Bed", "item_id": "2", "product_id": "p2", "options": {}, "price": 1.0}]},
+    }
+
+    def view(text: str, opened: list[str]) -> ConversationView:
+        messages: list[dict[str, Any]] = [
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "u", "type": "function", "function": {"name": "get_user_details", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "u", "content": json.dumps(profile)},
+            {"role": "assistant", "content": "Which order would you like to check? Your orders are: #W1000001, #W1000002."},
+            {"role": "user", "content": text},
+        ]
+        for n, oid in enumerate(opened):
+            messages += [
+                {"role": "assistant", "content": None, "tool_calls": [{"id": f"o{n}", "type": "function", "function": {"name": "get_order_details", "arguments": json.dumps({"order_id": oid})}}]},
+                {"role": "tool", "tool_call_id": f"o{n}", "content": json.dumps(orders[oid])},
+            ]
+        return ConversationView.parse(messages)
+
+    assert rules.order_choice(view("the second one", [])) == ("#W1000002", False)
+    assert rules.order_choice(view("the first order please", [])) == ("#W1000001", False)
+    assert rules.order_choice(view("the second one", ["#W1000002"])) == ("#W1000002", True)
+    assert rules.order_choice(view("the one with the dog bed", [])) == ("#W1000001", False)
+    assert rules.order_choice(view("the one with the dog bed", ["#W1000001"])) == ("#W1000002", False)
+    assert rules.order_choice(view("the dog bed one", ["#W1000001", "#W1000002"])) == ("#W1000002", True)
+    assert rules.order_choice(view("the one with the toaster", ["#W1000001", "#W1000002"])) is None  # in none of them
+    assert rules.order_choice(view("#W1000001", [])) is None  # an order id: the engine's usual path
+    assert rules.order_choice(view("what is your return policy?", [])) is None
+
+    # The engine opens the order, then answers, whatever the model proposes (here: product details).
+    policy = DecisionPolicy(Scripted(Decision("get_product_details", {"product_id": "p2"})))
+    decision = policy.decide(view("the one with the dog bed", ["#W1000001"]).messages)
+    assert (decision.action, decision.arguments) == ("get_order_details", {"order_id": "#W1000002"})
+    assert policy.decide(view("the one with the dog bed", ["#W1000001", "#W1000002"]).messages).action == "respond"
