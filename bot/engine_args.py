@@ -280,7 +280,7 @@ def find_address(text: str) -> Dict | None:
 
 
 ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3, "fifth": 4, "5th": 4}
-ORDINAL = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b(?! (?:time|order|name))|(?:number|no\.?|#|option) ?([1-5])\b")
+ORDINAL = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b(?! (?:time|name))|(?:number|no\.?|#|option) ?([1-5])\b")
 PRONOUN = re.compile(r"\b(it|this one|that one|this|that)\b")
 
 

@@ -92,11 +92,12 @@ def order_choice(view: ConversationView) -> tuple[str, bool] | None:
     By contents the shopper's orders are opened in turn, until one holds a product the reply names;
     when none of them does, None (the engine decides)."""
     orders = [o for o in (view.profile or {}).get("orders", []) if isinstance(o, str)]
-    listed = set(view.mentioned_orders(view.last_assistant)) & set(orders)
-    text = view.last_user
-    if len(listed) < 2 or view.mentioned_orders(text):
+    if len(orders) < 2:  # every decision asks: the cheap test first
         return None
-    index = ordinal_index(text.lower().replace(" order", " one"), len(orders))  # "the first order"
+    text = view.last_user
+    if len(set(view.mentioned_orders(view.last_assistant)) & set(orders)) < 2 or view.mentioned_orders(text):
+        return None
+    index = ordinal_index(text.lower(), len(orders))  # "the second one", "the first order"
     if index is not None:
         return (orders[index], orders[index] in view.orders) if index < len(orders) else None
     if not BY_CONTENTS.search(text):

@@ -31,6 +31,7 @@ def test_stemming_meets_inflected_forms() -> None:
     assert stem("exchange") == stem("exchanged") == stem("exchanging") == stem("exchanges")
     assert stem("cancel") == stem("cancelled") == stem("cancelling")
     assert stem("refund") == stem("refunds") == stem("refunded")
+    assert stem("case") == stem("cases") and stem("price") == stem("prices") and stem("address") == stem("addresses")
 
 
 def test_the_answer_gives_the_best_sections_passages() -> None:

@@ -35,11 +35,11 @@ def tokenize(text: str) -> list[str]:
 def stem(word: str) -> str:
     """Crude stemming so that 'refunds'/'refunded' meet 'refund', 'exchanged'/'exchange' meet
     'exchanging' and 'cancelled' meets 'cancel'."""
-    for suffix in ("ing", "ed", "es", "s"):
+    for suffix in ("ing", "ed", "s"):
         if len(word) > 4 and word.endswith(suffix):
             word = word[: -len(suffix)]
             break
-    if len(word) > 4 and word.endswith("e"):
+    if len(word) > 3 and word.endswith("e"):  # "exchanges" -> "exchange" -> "exchang"; "case(s)" -> "cas"
         word = word[:-1]
     if len(word) > 4 and word[-1] == word[-2] and word[-1] not in "aeiou":
         word = word[:-1]
