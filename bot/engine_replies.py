@@ -259,3 +259,72 @@ def search_results(results: list[Dict], closest: Dict | None = None) -> str:
         return "I couldn't find a matching product. Could you describe it differently?"
     shown = "; ".join(f"{r.get('name', '')} ({money(r['price'])})" if isinstance(r.get("price"), (int, float)) else str(r.get("name", "")) for r in results[:5])
     return f"Here is what I found: {shown}."
+
+
+# -- products (answers built from a product's variants or a search hit) -----------------------------
+
+def ask_new_address(purpose: str) -> str:
+    what = "new address" if purpose == "account" else "new shipping address"
+    return f"What is the {what} (street, apartment or suite if any, city, state, zip code and country)?"
+
+
+def _price_span(prices: list[float]) -> str:
+    low, high = min(prices), max(prices)
+    return money(low) if low == high else f"{money(low)} to {money(high)}"
+
+
+def product_stock(product: Dict) -> str:
+    """Is it in stock, from the product's variants (or a search hit's availability)."""
+    variants = list(product.get("variants", {}).values())
+    available = [v for v in variants if v.get("available")]
+    if not available:
+        return f"The {product['name']} is out of stock right now, in every option."
+    shown = "; ".join(describe_options(v.get("options", {})) for v in available[:4])
+    return f"Yes, the {product['name']} is in stock: {len(available)} of its {len(variants)} options are available, for example {shown}."
+
+
+def product_options(product: Dict) -> str:
+    """The option values it comes in (only those in stock)."""
+    values: dict[str, list[str]] = {}
+    for v in product.get("variants", {}).values():
+        if not v.get("available"):
+            continue
+        for key, value in v.get("options", {}).items():
+            if str(value) not in values.setdefault(key, []):
+                values[key].append(str(value))
+    if not values:
+        return f"The {product['name']} is out of stock right now, in every option."
+    listed = "; ".join(f"{key}: {', '.join(vals)}" for key, vals in values.items())
+    return f"The {product['name']} comes in these options (in stock): {listed}."
+
+
+def product_price(product: Dict) -> str:
+    prices = [v["price"] for v in product.get("variants", {}).values() if v.get("available") and isinstance(v.get("price"), (int, float))]
+    if not prices:
+        return f"The {product['name']} is out of stock right now, so I can't quote a price."
+    if len(prices) == 1:
+        return f"The {product['name']} costs {money(prices[0])}."
+    return f"The {product['name']} costs {_price_span(prices)}, depending on the option."
+
+
+def compare_products(products: list[Dict]) -> str:
+    """Side by side: price range, brand and options of each product, then which is cheaper."""
+    parts = []
+    lows = []
+    for p in products:
+        prices = [v["price"] for v in p.get("variants", {}).values() if v.get("available") and isinstance(v.get("price"), (int, float))]
+        brand = f", by {p['brand']}" if p.get("brand") else ""
+        price = _price_span(prices) if prices else "out of stock"
+        keys = sorted({k for v in p.get("variants", {}).values() for k in v.get("options", {})})
+        options = f", options: {', '.join(keys)}" if keys else ""
+        parts.append(f"{p['name']}{brand}: {price}{options}")
+        if prices:
+            lows.append((min(prices), p["name"]))
+    text = "Here is how they compare: " + "; ".join(parts) + "."
+    if len(lows) >= 2:
+        text += f" The {min(lows)[1]} is the cheaper one."
+    return text
+
+
+def calculation(value: str) -> str:
+    return f"That comes to {value}."

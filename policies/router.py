@@ -1,13 +1,15 @@
-"""The default policy: a next-step classifier over MiniLM sentence features plus dialogue state.
+"""The fast model of the cascade: a next-step classifier over MiniLM sentence features plus
+dialogue state.
 
 The conversation is serialised compactly: the shopper's last message, the agent's last words and
 the shopper's message before (each normalised as for moderation and embedded with the pretrained
 all-MiniLM-L6-v2 encoder, int8: the same pass moderation reads), and a vector of dialogue-state
-features read from the messages (last message role, last tool and whether it failed, who is
-authenticated, whether the shopper gave an email, a name and zip, an order id, a yes, whether the
-agent's last words listed an action for confirmation, the current order's status, ...).
-A small MLP head (one hidden layer), trained on transcripts, predicts the next step: a tool
-name or `respond`. Arguments are filled separately (bot/engine_args.py).
+features read from the messages and the tool results (last message role, last tool and whether it
+failed, who is authenticated, the act of the agent's last reply, the formats in the shopper's
+message: an email, a zip code, an order id; the status of the order under discussion, which ids the
+conversation holds). A small MLP head, trained on transcripts, ranks the next steps as commands
+without arguments: `call:<tool>`, `confirm:<tool>`, `reply:<act>` (policies/decide.py turns the
+confident ones into commands, the language model writes the arguments).
 """
 from __future__ import annotations
 
@@ -22,20 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.engine_args import (
-    ADDRESS,
-    EMAIL,
-    ITEM_ID,
-    NO,
-    ORDER_ID,
-    PM_ID,
-    YES,
-    ZIP,
-    ConversationView,
-    fill_arguments,
-    find_items,
-    find_name_zip,
-)
+from bot.conversation import ACTS, ConversationView
 
 from bot.store.records import ORDER_STATUSES as STATUSES  # noqa: E402
 from retrieval.minilm_int8 import EMBED_DIM as DIMENSION  # noqa: E402  (all-MiniLM-L6-v2: 384)
@@ -44,23 +33,37 @@ from policies.moderation.normalize import normalize  # noqa: E402
 from tools.registry import EXTRA_TOOLS, STORE_TOOLS, default_tools  # noqa: E402
 
 RESPOND = "respond"
-# The label space: every registered tool, in the registry's order (a saved model records it too).
 TOOL_NAMES = STORE_TOOLS + EXTRA_TOOLS
 CONSEQUENTIAL = frozenset(name for name, tool in default_tools().items() if tool.consequential)
-HUMAN = re.compile(r"\b(human|person|agent|representative|someone real|real person|supervisor|manager|customer service)\b", re.I)
-CONFIRM_ASK = re.compile(
-    r"\b(confirm|proceed|go ahead|yes/no|\(yes\)|shall i|should i|would you like me to|do you want me to|can i go ahead"
-    r"|is (?:this|that|everything) correct|are you sure|reply (?:with )?'?yes|say '?yes|ok to|okay to)\b",
-    re.I,
-)
-KEYWORDS = ("cancel", "return", "exchange", "modify", "change", "address", "payment", "refund", "gift card", "paypal", "credit card",
-            "email", "zip", "order", "item", "product", "policy", "recommend", "search", "price", "difference", "status", "balance",
-            "options", "available", "which", "?", "thank", "bye", "anything else", "help")
-FILLABLE = ("find_user_id_by_email", "find_user_id_by_name_zip", "get_order_details", "get_product_details", "calculate",
-            "cancel_pending_order", "return_delivered_order_items", "exchange_delivered_order_items", "modify_pending_order_items",
-            "modify_pending_order_payment", "modify_pending_order_address")
+# Formats, not phrasings: what kind of token the shopper's message holds.
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+ORDER_ID = re.compile(r"#?W\d{7}\b")
+ITEM_ID = re.compile(r"\b\d{10}\b")
+ZIP = re.compile(r"\b\d{5}\b")
+PM_ID = re.compile(r"\b(?:credit_card|gift_card|paypal)_\d+\b")
+REPLY_KINDS = tuple(f"reply:{act}" for act in ACTS) + ("confirm", "none")
 PROJECTIONS_KEPT = 4096  # texts whose first-layer products the router keeps (1 KB each)
 MAX_TEXT = 400  # characters of the shopper's messages given to the encoder (the agent's: MAX_CHARS)
+
+
+def step_class(message: dict[str, Any]) -> str:
+    """An assistant message's step as the fast model names it: `call:<tool>`, `confirm:<tool>`,
+    `reply:<act>` (`reply:say` for words without a recorded act)."""
+    calls = message.get("tool_calls") or []
+    if calls:
+        return "call:" + str(calls[0].get("function", {}).get("name", ""))
+    act = message.get("act")
+    if isinstance(act, dict) and act.get("name"):
+        return f"{act.get('verb', 'reply')}:{act['name']}"
+    return "reply:say"
+
+
+def _last_reply_kind(view: ConversationView) -> str:
+    for m in reversed(view.messages):
+        if m.get("role") == "assistant" and not m.get("tool_calls"):
+            kind = step_class(m)
+            return "confirm" if kind.startswith("confirm:") else kind
+    return "none"
 
 
 def _last_call_names(view: ConversationView, n: int) -> list[str]:
@@ -81,7 +84,7 @@ def state_features(view: ConversationView) -> np.ndarray:
     prev2 = prev[0] if len(prev) == 2 else ""
     f += [prev2 == t for t in TOOL_NAMES]
     last_text = view.calls[-1][2] if view.calls and role == "tool" else ""
-    f += [last_text.startswith("Error"), last_text.strip() == "[]"]
+    f += [last_text.startswith("Error"), last_text.strip() in ("[]", "")]
     since = view.since_last_user()
     ncalls = sum(1 for m in since if m.get("role") == "tool")
     f += [ncalls == 0, ncalls == 1, ncalls == 2, ncalls >= 3, min(ncalls, 6) / 6]
@@ -89,39 +92,28 @@ def state_features(view: ConversationView) -> np.ndarray:
     f += [consequential_done]
     f += [view.user_id is not None, view.profile is not None, view.auth_failures > 0, min(view.auth_failures, 3) / 3]
     user = view.last_user
-    low = user.lower()
     mentioned = view.mentioned_orders(user)
     f += [
         bool(EMAIL.search(user)),
         bool(ZIP.search(user)),
-        find_name_zip(view) is not None,
         bool(mentioned),
         any(o not in view.orders for o in mentioned),
-        bool(YES.search(user)),
-        bool(NO.search(user)),
-        bool(HUMAN.search(user)),
         bool(PM_ID.search(user)),
         bool(ITEM_ID.search(user)),
-        bool(ADDRESS.search(user)),
         len(user) < 25,
+        "?" in user,
     ]
-    f += [k in low for k in KEYWORDS]
+    kind = _last_reply_kind(view)
+    f += [kind == k for k in REPLY_KINDS]
     said = view.last_assistant
-    said_low = said.lower()
-    f += [bool(CONFIRM_ASK.search(said)), "email" in said_low and "zip" in said_low, bool(ORDER_ID.search(said)), bool(ITEM_ID.search(said))]
-    f += [k in said_low for k in KEYWORDS]
-    # Was the agent's last message the most recent thing before the user spoke?
+    f += [bool(ORDER_ID.search(said)), bool(ITEM_ID.search(said)), said.rstrip().endswith("?")]
     order = view.current_order()
     status = order.get("status") if order else None
     f += [status == s for s in STATUSES] + [order is None]
     unfetched = [o for o in (view.profile or {}).get("orders", []) if o not in view.orders]
     n_orders = len((view.profile or {}).get("orders", []))
     f += [bool(unfetched), len(view.orders) / 5, len(view.products) / 3, n_orders <= 5, n_orders / 10]
-    recent = view.recent_user_text(4)
-    in_order = bool(order) and bool(find_items(order, recent))
-    f += [in_order, bool(order) and not in_order]
-    f += [bool(re.search(r"gift", recent, re.I)), bool(re.search(r"paypal|credit|card ending|visa|mastercard", recent, re.I))]
-    f += [fill_arguments(name, view) is not None for name in FILLABLE]
+    f += [bool(view.hits), min(len(view.hits), 5) / 5, bool(view.product_types)]
     return np.asarray(f, dtype=np.float32)
 
 
@@ -282,11 +274,11 @@ class Router:
         return projected
 
     def save(self, directory: Path) -> None:
+        """The head; the engine's model card beside it (training/train_engine.py) names the features."""
         import joblib
 
         directory.mkdir(parents=True, exist_ok=True)
         joblib.dump({"head": self.head, "actions": self.actions}, directory / "router_head.joblib")
-        (directory / "model_card.json").write_text(json.dumps(self.card, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, encoder: TextEncoder | None = None) -> "Router":
@@ -313,7 +305,7 @@ class StaleModel(ValueError):
 
 
 # What the sentence features are; a model card that names others was trained on other vectors.
-FEATURES = "all-MiniLM-L6-v2 int8 (ONNX Runtime dynamic quantisation, export v2), mean-pooled block, of normalised text"
+FEATURES = "all-MiniLM-L6-v2 int8 (ONNX Runtime dynamic quantisation, export v2), mean-pooled block, of normalised text; state v3 (step classes)"
 
 
 def _card(directory: Path) -> dict[str, Any]:

@@ -1,22 +1,20 @@
-"""Policy rules the engine enforces whatever the model proposes.
+"""Policy rules the engine enforces whatever the models propose.
 
 - Account tools need an authenticated shopper (a successful find_user_id_* call).
 - One shopper per conversation: no second find_user_id_* once someone is authenticated, and no
   call naming another user's id.
-- A consequential tool runs only right after the agent listed the action and the shopper said yes.
+- A consequential tool runs only right after the agent listed the action and the shopper said yes
+  (policies/affirm.py decides "yes"). In the live engine the listing is the engine's own `confirm`
+  command, kept as the pending action, and the call uses exactly its arguments; in an imported
+  transcript the listing is whatever the agent wrote right before the shopper's yes.
 - One tool call per step (the engine never runs two at once).
-- A shopper asking for a person goes to a human.
-- A shopper who picks one of their listed orders by what is in it ("the one with the desk lamp")
-  or by its place ("the second one") gets that order opened, then an answer about it (`order_choice`).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.engine_args import NO, YES, ConversationView, find_items, ordinal_index
-from policies.router import CONFIRM_ASK, CONSEQUENTIAL
+from bot.conversation import Command, ConversationView
 
 AUTH_FREE = frozenset(
     {
@@ -32,10 +30,6 @@ AUTH_FREE = frozenset(
         "describe_product",
     }
 )
-ASKS_FOR_HUMAN = re.compile(
-    r"\b(talk|speak|chat|connect|transfer|put)\b.{0,40}\b(human|person|agent|representative|someone|manager|supervisor)\b|\breal (person|human)\b|\bhuman agent\b",
-    re.I,
-)
 
 
 @dataclass(frozen=True)
@@ -44,67 +38,31 @@ class Verdict:
     reason: str = ""
 
 
-def shopper_said_yes(view: ConversationView) -> bool:
-    last = view.messages[-1] if view.messages else {}
-    if last.get("role") != "user":
-        return False
-    text = str(last.get("content") or "")
-    return bool(YES.search(text)) and not NO.search(text)
+def agent_spoke_last(view: ConversationView) -> bool:
+    """The shopper's message answers a reply of the agent's (not a tool result): the listing."""
+    msgs = view.messages
+    return len(msgs) >= 2 and msgs[-1].get("role") == "user" and msgs[-2].get("role") == "assistant" and not msgs[-2].get("tool_calls")
 
 
-def agent_asked_to_confirm(view: ConversationView) -> bool:
-    return bool(CONFIRM_ASK.search(view.last_assistant))
-
-
-def check(name: str, arguments: dict[str, Any] | None, view: ConversationView, pending: dict[str, Any] | None = None) -> Verdict:
-    """May the engine call `name` now? `pending` is the live engine's listed action, if any."""
+def check(command: Command, view: ConversationView, consequential: frozenset[str] | set[str], *, affirmed: bool, pending: dict[str, Any] | None = None) -> Verdict:
+    """May the engine take this step now? `affirmed`: the shopper's last message says yes."""
+    name, args = command.name, command.arguments
+    if command.verb == "reply":
+        return Verdict(True)
     if name.startswith("find_user_id") and view.user_id is not None:
         return Verdict(False, "one shopper per conversation: already authenticated")
     if name not in AUTH_FREE and view.user_id is None:
         return Verdict(False, "authenticate before account tools")
-    if arguments and view.user_id is not None and arguments.get("user_id") not in (None, view.user_id):
+    if view.user_id is not None and args.get("user_id") not in (None, view.user_id):
         return Verdict(False, "one shopper per conversation: another user's id")
-    if name in CONSEQUENTIAL:
-        if not shopper_said_yes(view):
-            return Verdict(False, "no explicit yes from the shopper")
-        if pending is not None:
-            if pending.get("name") != name:
-                return Verdict(False, "the shopper confirmed a different action")
-        elif not agent_asked_to_confirm(view):
-            return Verdict(False, "the action was not listed for confirmation")
+    if command.verb == "confirm" or name not in consequential:
+        return Verdict(True)
+    if not affirmed:
+        return Verdict(False, "no explicit yes from the shopper")
+    if pending is not None:
+        if pending.get("name") != name:
+            return Verdict(False, "the shopper confirmed a different action")
+        return Verdict(True)
+    if not agent_spoke_last(view):
+        return Verdict(False, "the action was not listed for the shopper's yes")
     return Verdict(True)
-
-
-def wants_human(view: ConversationView) -> bool:
-    last = view.messages[-1] if view.messages else {}
-    return last.get("role") == "user" and bool(ASKS_FOR_HUMAN.search(str(last.get("content") or "")))
-
-
-# "the one with the desk lamp", "the order that has my headphones", "the dog bed one"
-BY_CONTENTS = re.compile(r"\b(?:one|order)\s+(?:with|that has|containing)\b|\bthe\s+[a-z][a-z -]{1,40}?\s+(?:one|order)\b", re.I)
-
-
-def order_choice(view: ConversationView) -> tuple[str, bool] | None:
-    """After the agent listed the shopper's orders, a reply that names no order id but says which
-    order by its place ("the second one") or by a product in it ("the one with the desk lamp"):
-    (the order, whether it is open already), or None.
-
-    By contents the shopper's orders are opened in turn, until one holds a product the reply names;
-    when none of them does, None (the engine decides)."""
-    orders = [o for o in (view.profile or {}).get("orders", []) if isinstance(o, str)]
-    if len(orders) < 2:  # every decision asks: the cheap test first
-        return None
-    text = view.last_user
-    if len(set(view.mentioned_orders(view.last_assistant)) & set(orders)) < 2 or view.mentioned_orders(text):
-        return None
-    index = ordinal_index(text.lower(), len(orders))  # "the second one", "the first order"
-    if index is not None:
-        return (orders[index], orders[index] in view.orders) if index < len(orders) else None
-    if not BY_CONTENTS.search(text):
-        return None
-    for oid in orders:
-        if oid not in view.orders:
-            return oid, False
-        if find_items(view.orders[oid], text):
-            return oid, True
-    return None

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import DecisionPolicy, ShopEngine
-from bot.engine_args import ConversationView
+from bot.engine import ShopEngine
 from bot.store.generate import generate_store
 from bot.turns import ConversationState, DeltaEvent, ReplyEvent, StatusEvent
+from policies.decide import Decider
 from policies.llm_backends import HFProposer, OpenAIProposer, parse_generation
 from tests.store_helpers import make_store_db
 from tools.registry import default_tools
@@ -67,26 +67,25 @@ async def db(tmp_path: Path):
 
 def test_parse_generation() -> None:
     names = {"get_order_details", "calculate"}
-    d = parse_generation('<tool_call>{"name": "get_order_details", "arguments": {"order_id": "#W0000001"}}</tool_call>', names)
+    d = parse_generation('<tool_call>{"name": "get_order_details", "arguments": {"order_id": "#W0000001"}}</tool_call>', names).command
     assert (d.action, d.arguments) == ("get_order_details", {"order_id": "#W0000001"})
-    assert parse_generation('{"name": "calculate", "arguments": "{\\"expression\\": \\"1+1\\"}"}', names).arguments == {"expression": "1+1"}
-    assert parse_generation('<tool_call>{"name": "drop_tables", "arguments": {}}</tool_call>', names).action == "respond"
-    reply = parse_generation("Sure, what is your email?", names)
+    assert parse_generation('{"name": "calculate", "arguments": "{\\"expression\\": \\"1+1\\"}"}', names).command.arguments == {"expression": "1+1"}
+    assert parse_generation('<tool_call>{"name": "drop_tables", "arguments": {}}</tool_call>', names).command.action == "respond"
+    reply = parse_generation("Sure, what is your email?", names).command
     assert reply.action == "respond" and reply.text == "Sure, what is your email?"
 
 
 async def test_hf_backend_runs_a_turn(tmp_path: Path, db) -> None:
     checkpoint = make_tiny_checkpoint(tmp_path / "tiny")
-    proposer = HFProposer(checkpoint, max_new_tokens=8)
     tools = default_tools()
-    view = ConversationView.parse([{"role": "user", "content": "hello I want to cancel my order"}])
-    inputs = proposer.prompt_ids(view.messages, tools)
+    proposer = HFProposer(checkpoint, tools, max_new_tokens=8)
+    inputs = proposer.prompt_ids([{"role": "user", "content": "hello I want to cancel my order"}])
     assert inputs["input_ids"].shape[0] == 1
     prompt = proposer.tokenizer.apply_chat_template(
         [{"role": "user", "content": "hi"}], tools=[t.schema() for t in tools.values()], add_generation_prompt=True, tokenize=False
     )
     assert "find_user_id_by_email" in prompt and prompt.rstrip().endswith("<|assistant|>")
-    engine = ShopEngine(db, DecisionPolicy(proposer, tools))
+    engine = ShopEngine(db, Decider(tools, llm=proposer))
     state = ConversationState("hf")
     events = [e async for e in engine.run_turn(state, "hello I want to cancel my order")]
     reply = next(e for e in events if isinstance(e, ReplyEvent))
@@ -133,8 +132,8 @@ async def test_openai_backend_streams_tool_calls(db) -> None:
     thread.start()
     FakeServer.requests = []
     try:
-        proposer = OpenAIProposer(f"http://127.0.0.1:{server.server_address[1]}/v1", "tiny")
-        engine = ShopEngine(db, DecisionPolicy(proposer, default_tools()))
+        proposer = OpenAIProposer(f"http://127.0.0.1:{server.server_address[1]}/v1", "tiny", default_tools())
+        engine = ShopEngine(db, Decider(default_tools(), llm=proposer))
         user_id, user = next(iter(db.store.users.items()))
         state = ConversationState("oa")
         events = [e async for e in engine.run_turn(state, f"hi, my email is {user['email']}")]

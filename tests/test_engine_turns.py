@@ -1,40 +1,63 @@
-"""Argument filling and validation, the grounding check, and the streaming order of a turn."""
+"""The turn loop and the policy rules against a model that proposes what it likes.
+
+The language model is replaced by a scripted proposer (a stand-in for any backend) that proposes
+the given commands in turn; the yes check by a fixed list of replies. The store is a real SQLite
+database with the generated demo store, the tools are the real ones.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.engine import Decision, DecisionPolicy, ShopEngine, chunks
-from bot.engine_args import ConversationView, fill_arguments, find_address, find_name_zip
-from bot.engine_compose import Reply
-from bot.grounding import SAFE_REPLY, ungrounded
+from bot.conversation import Command, ConversationView
+from bot.engine import ShopEngine, chunks
+from bot.grounding import SAFE_REPLY
 from bot.store.generate import generate_store
-from bot.turns import ConversationState, DeltaEvent, ReplyEvent, StatusEvent, ToolResultEvent
+from bot.turns import ConversationState, DeltaEvent, HandoffEvent, ReplyEvent, StatusEvent, ToolResultEvent
+from policies.decide import Decider
+from policies.llm.decode import Decoded
 from tests.store_helpers import make_store_db
 from tools.registry import default_tools
 
 
 class Scripted:
-    def __init__(self, *steps: Decision) -> None:
-        self.steps = list(steps)
+    """Proposes the next of its commands whatever the conversation says; an excluded one is
+    skipped; when they run out, it replies `answer`."""
 
-    def propose(self, view, tools):
-        return [Decision(s.action, s.arguments) for s in self.steps] + [Decision("respond")]
+    def __init__(self, *commands: Command) -> None:
+        self.commands = list(commands)
+        self.seen: list[list[dict]] = []
+
+    def propose(self, messages, exclude=frozenset(), conversation=None, on_token=None, force=None) -> Decoded:
+        self.seen.append(list(messages))
+        while self.commands:
+            command = self.commands.pop(0)
+            if (command.verb, command.name) not in exclude:
+                if command.text and on_token is not None:
+                    for word in command.text.split(" "):
+                        if not on_token(word + " "):
+                            break
+                return Decoded(command, 0.9)
+        return Decoded(Command("reply", "answer"), 0.9)
 
 
-def call(name: str, args: dict, result: str, n: int) -> list[dict]:
-    return [
-        {"role": "assistant", "content": None, "tool_calls": [{"id": f"c{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]},
-        {"role": "tool", "tool_call_id": f"c{n}", "content": result},
-    ]
+class SaysYes:
+    """The yes check, for these tests: the shopper's yes is one of a few words."""
+
+    def said_yes(self, text: str) -> bool:
+        return text.strip().lower() in ("yes", "yes please", "sure, go ahead")
+
+
+def engine(db, *commands: Command) -> tuple[ShopEngine, Scripted]:
+    proposer = Scripted(*commands)
+    return ShopEngine(db, Decider(default_tools(), llm=proposer, affirmation=SaysYes())), proposer
 
 
 @pytest.fixture()
 def store():
-    return generate_store(5, 10)
+    return generate_store(3, 12)
 
 
 @pytest.fixture()
@@ -44,180 +67,171 @@ async def db(tmp_path: Path, store):
     await database.dispose()
 
 
-def test_arguments_come_from_the_conversation(store) -> None:
-    user_id, user = next(iter(store.users.items()))
-    first, last, zip_code = user["name"]["first_name"], user["name"]["last_name"], user["address"]["zip"]
-    view = ConversationView.parse([{"role": "user", "content": f"hi, my name is {first} {last} and my zip is {zip_code}"}])
-    assert fill_arguments("find_user_id_by_name_zip", view) == {"first_name": first, "last_name": last, "zip": zip_code}
-    assert fill_arguments("find_user_id_by_email", view) is None  # never guessed
-    assert fill_arguments("get_user_details", view) is None
-    order = store.orders[user["orders"][0]]
-    messages = [{"role": "user", "content": f"{first} {last}, {zip_code}. What about order {order['order_id']}?"}]
-    messages += call("find_user_id_by_name_zip", {}, user_id, 1)
-    messages += call("get_user_details", {"user_id": user_id}, json.dumps(user), 2)
-    view = ConversationView.parse(messages)
-    assert fill_arguments("get_user_details", view) == {"user_id": user_id}
-    assert fill_arguments("get_order_details", view) == {"order_id": order["order_id"]}
+def pending_order(store) -> dict:
+    return next(o for o in store.orders.values() if o["status"] == "pending")
 
 
-def test_swap_arguments_from_the_listing(store) -> None:
-    user_id, user = next((k, u) for k, u in store.users.items() if any(store.orders[o]["status"] == "delivered" for o in u["orders"]))
-    order = next(store.orders[o] for o in user["orders"] if store.orders[o]["status"] == "delivered")
-    item = order["items"][0]
-    product = store.products[item["product_id"]]
-    new = next(v for v in product["variants"].values() if v["item_id"] != item["item_id"])
-    pm = next(iter(user["payment_methods"]))
-    messages = [{"role": "user", "content": "exchange please"}]
-    messages += call("find_user_id_by_email", {}, user_id, 1)
-    messages += call("get_user_details", {"user_id": user_id}, json.dumps(user), 2)
-    messages += call("get_order_details", {"order_id": order["order_id"]}, json.dumps(order), 3)
-    messages += call("get_product_details", {"product_id": product["product_id"]}, json.dumps(product), 4)
-    messages.append({"role": "assistant", "content": f"To confirm: in order {order['order_id']}, exchange item {item['item_id']} to item {new['item_id']}, paid with {pm}. Shall I go ahead (yes/no)?"})
-    messages.append({"role": "user", "content": "yes"})
-    args = fill_arguments("exchange_delivered_order_items", ConversationView.parse(messages))
-    assert args == {"order_id": order["order_id"], "item_ids": [item["item_id"]], "new_item_ids": [new["item_id"]], "payment_method_id": pm}
-    default_tools()["exchange_delivered_order_items"].validate(args)
-
-
-def test_parsers() -> None:
-    assert find_address("the new address is 12 Oak Lane, Apt 3, Springfield, IL 62704, USA") == {
-        "address1": "12 Oak Lane", "address2": "Apt 3", "city": "Springfield", "state": "IL", "country": "USA", "zip": "62704"
-    }
-    view = ConversationView.parse([{"role": "user", "content": "sure: Lena Park, postal code 10001"}])
-    assert find_name_zip(view) == ("Lena", "Park", "10001")
-
-
-def test_invalid_arguments_are_not_called() -> None:
-    """A model-supplied argument that fails the tool schema makes the engine reply instead."""
-    policy = DecisionPolicy(Scripted(Decision("calculate", {"expression": 42})), default_tools())
-    decision = policy.decide([{"role": "user", "content": "what is 40 + 2"}])
-    assert decision.action == "respond" and "invalid arguments" in decision.note
-
-
-def test_grounding_check() -> None:
-    messages = [{"role": "user", "content": "order #W1234567"}, {"role": "tool", "tool_call_id": "x", "content": '{"price": 17.0, "item_id": "1234567890"}'}]
-    assert ungrounded("Order #W1234567 costs $17.00 (item 1234567890).", messages) == []
-    assert ungrounded("Order #W7654321 costs $19.99.", messages) == ["#W7654321", "19.99"]
-    assert ungrounded("Refunds take 5 to 7 days.", messages, ["within 5 to 7 business days"]) == []
-
-
-async def test_ungrounded_reply_falls_back(db) -> None:
-    invent = lambda view, policy: Reply("Your refund of $123.45 is on its way.")  # noqa: E731
-    engine = ShopEngine(db, DecisionPolicy(Scripted(), default_tools()), composer=invent)
-    state = ConversationState("g")
-    events = [e async for e in engine.run_turn(state, "where is my refund?")]
-    reply = next(e for e in events if isinstance(e, ReplyEvent))
-    assert reply.text == SAFE_REPLY and "123.45" not in "".join(e.text for e in events if isinstance(e, DeltaEvent))
+def tools_run(events) -> list[str]:
+    return [e.tool for e in events if isinstance(e, StatusEvent) and e.state == "tool"]
 
 
 async def test_stream_order(db, store) -> None:
-    user = next(iter(store.users.values()))
-    engine = ShopEngine(db, DecisionPolicy(Scripted(Decision("find_user_id_by_email"), Decision("get_user_details")), default_tools()))
+    user_id, user = next(iter(store.users.items()))
+    shop, _ = engine(db, Command("call", "find_user_id_by_email", {"email": user["email"]}), Command("call", "get_user_details", {"user_id": user_id}))
     state = ConversationState("s")
-    events = [e async for e in engine.run_turn(state, f"hello, I'm {user['email']}")]
+    events = [e async for e in shop.run_turn(state, f"hello, I'm {user['email']}")]
     kinds = [e.state if isinstance(e, StatusEvent) else type(e).__name__ for e in events]
     assert kinds[0] == "thinking" and kinds[-1] == "idle"
     assert kinds[1:5] == ["tool", "ToolResultEvent", "tool", "ToolResultEvent"]
-    assert [(e.tool, e.ok) for e in events if isinstance(e, ToolResultEvent)][:2] == [("find_user_id_by_email", True), ("get_user_details", True)]
+    assert [(e.tool, e.ok) for e in events if isinstance(e, ToolResultEvent)] == [("find_user_id_by_email", True), ("get_user_details", True)]
     first_delta = kinds.index("DeltaEvent")
     assert "tool" not in kinds[first_delta:]  # text never interleaves with a tool call
     assert kinds[-2] == "ReplyEvent"
     deltas = "".join(e.text for e in events if isinstance(e, DeltaEvent))
     reply = next(e for e in events if isinstance(e, ReplyEvent))
     assert deltas == reply.text and len([e for e in events if isinstance(e, DeltaEvent)]) > 1
-    assert state.messages[-1] == {"role": "assistant", "content": reply.text}
-    restored = ConversationState.from_dict(json.loads(json.dumps(state.to_dict())))
-    assert restored.user_id == state.user_id
+    assert user["name"]["first_name"] in reply.text  # "Thanks, <name>, you are verified"
+    assert state.messages[-1] == {"role": "assistant", "content": reply.text, "act": {"verb": "reply", "name": "answer", "arguments": {}}}
+    assert ConversationState.from_dict(json.loads(json.dumps(state.to_dict()))).user_id == user_id == state.user_id
+
+
+async def test_account_tools_need_authentication_and_one_shopper(db, store) -> None:
+    order = pending_order(store)
+    shop, proposer = engine(db, Command("call", "get_order_details", {"order_id": order["order_id"]}), Command("reply", "ask_auth"))
+    state = ConversationState("a")
+    events = [e async for e in shop.run_turn(state, f"show me order {order['order_id']}")]
+    assert tools_run(events) == [] and "verify your identity" in next(e for e in events if isinstance(e, ReplyEvent)).text
+    (first_id, first), (second_id, second) = list(store.users.items())[:2]
+    shop, _ = engine(db, Command("call", "find_user_id_by_email", {"email": first["email"]}), Command("call", "find_user_id_by_email", {"email": second["email"]}),
+                     Command("call", "get_user_details", {"user_id": second_id}), Command("reply", "other_user"))
+    state = ConversationState("b")
+    events = [e async for e in shop.run_turn(state, f"I'm {first['email']}, and look up {second['email']} too")]
+    assert tools_run(events) == ["find_user_id_by_email"] and state.user_id == first_id
+
+
+async def test_a_listed_change_runs_only_after_the_shoppers_yes(db, store) -> None:
+    order = pending_order(store)
+    user = store.users[order["user_id"]]
+    args = {"order_id": order["order_id"], "reason": "no longer needed"}
+    shop, _ = engine(
+        db,
+        Command("call", "cancel_pending_order", args),  # too early: refused
+        Command("call", "find_user_id_by_email", {"email": user["email"]}),
+        Command("call", "get_order_details", {"order_id": order["order_id"]}),
+        Command("call", "cancel_pending_order", args),  # still no yes: refused
+        Command("confirm", "cancel_pending_order", args),
+        Command("call", "cancel_pending_order", {"order_id": order["order_id"], "reason": "ordered by mistake"}),  # after the yes: the listed arguments win
+        Command("reply", "answer"),
+    )
+    state = ConversationState("c")
+    events = [e async for e in shop.run_turn(state, f"Please cancel order {order['order_id']}, I no longer need it. Email {user['email']}")]
+    assert tools_run(events) == ["find_user_id_by_email", "get_order_details"]
+    reply = next(e for e in events if isinstance(e, ReplyEvent))
+    assert order["order_id"] in reply.text and reply.quick_replies and state.pending_action == {"name": "cancel_pending_order", "arguments": args}
+    events = [e async for e in shop.run_turn(state, "yes")]
+    assert tools_run(events) == ["cancel_pending_order"]
+    call = json.loads(state.messages[-3]["tool_calls"][0]["function"]["arguments"])
+    assert call == args and json.loads(state.messages[-2]["content"])["status"] == "cancelled"
+    assert state.pending_action is None and state.confirmations == []
+
+
+async def test_anything_but_yes_drops_the_listing(db, store) -> None:
+    order = pending_order(store)
+    user = store.users[order["user_id"]]
+    args = {"order_id": order["order_id"], "reason": "ordered by mistake"}
+    shop, _ = engine(db, Command("call", "find_user_id_by_email", {"email": user["email"]}), Command("call", "get_order_details", {"order_id": order["order_id"]}),
+                     Command("confirm", "cancel_pending_order", args), Command("call", "cancel_pending_order", args), Command("reply", "declined"))
+    state = ConversationState("d")
+    [e async for e in shop.run_turn(state, f"cancel {order['order_id']} please, {user['email']}")]
+    assert state.pending_action is not None
+    events = [e async for e in shop.run_turn(state, "hmm, what does that mean?")]
+    assert tools_run(events) == [] and state.pending_action is None
+
+
+async def test_a_listing_in_an_agents_own_words_is_confirmed_by_yes(db, store) -> None:
+    """An imported conversation (or a human agent's, after a hand-back): the listing is prose
+    without our template's words; the shopper's yes to it confirms the call."""
+    order = pending_order(store)
+    user_id, user = order["user_id"], store.users[order["user_id"]]
+    messages = [
+        {"role": "user", "content": f"cancel {order['order_id']}, I'm {user['email']}"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "find_user_id_by_email", "arguments": json.dumps({"email": user["email"]})}}]},
+        {"role": "tool", "tool_call_id": "1", "content": user_id},
+        {"role": "assistant", "content": f"Alright {user['name']['first_name']}, I can get {order['order_id']} cancelled for you since you don't need it anymore. Want me to do that?"},
+    ]
+    args = {"order_id": order["order_id"], "reason": "no longer needed"}
+    decider = Decider(default_tools(), llm=Scripted(Command("call", "cancel_pending_order", args)), affirmation=SaysYes())
+    assert decider.decide(messages + [{"role": "user", "content": "sure, go ahead"}]).command == Command("call", "cancel_pending_order", args)
+    decider = Decider(default_tools(), llm=Scripted(Command("call", "cancel_pending_order", args)), affirmation=SaysYes())
+    assert decider.decide(messages + [{"role": "user", "content": "wait, how long does a refund take?"}]).command.verb == "reply"
+    decider = Decider(default_tools(), llm=Scripted(Command("call", "cancel_pending_order", args)), affirmation=SaysYes())
+    no_listing = messages[:3] + [{"role": "user", "content": "yes"}]  # a yes to nothing the agent said
+    assert decider.decide(no_listing).command.verb == "reply"
+
+
+async def test_transfer_emits_handoff(db) -> None:
+    shop, _ = engine(db, Command("call", "transfer_to_human_agents", {"summary": "An unverified user asked for a person."}))
+    state = ConversationState("t")
+    events = [e async for e in shop.run_turn(state, "can I talk to a real person")]
+    assert [type(e).__name__ for e in events][-2:] == ["HandoffEvent", "StatusEvent"]
+    assert any(isinstance(e, HandoffEvent) and e.summary for e in events)
+    assert "human agent" in next(e for e in events if isinstance(e, ReplyEvent)).text
+
+
+async def test_three_turns_not_understood_hand_over(db) -> None:
+    shop, _ = engine(db, Command("reply", "clarify"), Command("reply", "out_of_scope"), Command("reply", "clarify"))
+    state = ConversationState("f")
+    for said in ("blorp", "zzz", "qwerty"):
+        events = [e async for e in shop.run_turn(state, said)]
+    assert any(isinstance(e, HandoffEvent) and e.reason == "not_understood" for e in events)
+
+
+async def test_the_models_own_words_stream_as_written_and_stop_at_an_unsupported_claim(db) -> None:
+    shop, _ = engine(db, Command("reply", "say", {}, "Happy to help with your order, it was refunded yesterday"))
+    state = ConversationState("w")
+    events = [e async for e in shop.run_turn(state, "hello")]
+    deltas = [e.text for e in events if isinstance(e, DeltaEvent)]
+    reply = next(e for e in events if isinstance(e, ReplyEvent))
+    assert len(deltas) > 3 and "refunded" not in reply.text and reply.text.startswith("Happy to help")
+    assert state.messages[-1]["act"]["name"] == "say"
+
+
+async def test_an_ungrounded_template_reply_falls_back(db, store) -> None:
+    """A reply act whose facts the conversation never fetched asks instead of inventing them."""
+    order = pending_order(store)
+    shop, _ = engine(db, Command("reply", "ask_items", {"order_id": order["order_id"], "purpose": "return"}))
+    state = ConversationState("g")
+    events = [e async for e in shop.run_turn(state, "I want to return something")]
+    reply = next(e for e in events if isinstance(e, ReplyEvent))
+    assert order["order_id"] not in reply.text
 
 
 def test_chunks_rejoin() -> None:
     text = "one two three four five six seven"
     assert "".join(chunks(text)) == text
+    assert SAFE_REPLY
 
 
 def test_reading_any_conversation_prefix_never_crashes(store) -> None:
-    """Replies, state features and argument filling on every prefix of simulated conversations,
-    also with messages dropped at random (what a stranger's transcript can look like)."""
+    """Replies, state features, candidates and the model's serialisation on every prefix of
+    simulated conversations, also with messages dropped at random (what a stranger's transcript
+    can look like)."""
     import random
 
-    from bot.engine_compose import compose
-    from policies.router import TOOL_NAMES, state_features
+    from bot.replies import render
+    from policies.llm.grammar import candidates
+    from policies.llm.prompt import events as serialise
+    from policies.router import state_features
     from tools.search_policy import default_index
     from training.build_data import build
-    from training.transcripts import decision_points
 
     built = build({"demo": store}, seed=1, n_generated=30, policy_search=default_index().search, progress=False)
     rng = random.Random(0)
     for transcript in built.train + built.dev:
-        for context, _step in decision_points(transcript):
-            for variant in (context, [m for m in context if rng.random() < 0.8]):
+        for n in range(len(transcript.messages)):
+            for variant in (transcript.messages[:n], [m for m in transcript.messages[:n] if rng.random() < 0.8]):
                 view = ConversationView.parse(variant)
-                assert compose(view).text
-                state_features(view)
-                for name in TOOL_NAMES:
-                    fill_arguments(name, view)
-
-
-def test_a_product_is_named_by_its_place_in_the_list() -> None:
-    """"tell me more about the second one" after a search describes the second product shown;
-    "it" names the product only when the list had one."""
-    def after_search(hits: list[dict[str, Any]], text: str) -> dict[str, Any] | None:
-        messages = [
-            {"role": "user", "content": "show me backpacks"},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "search_products", "arguments": "{}"}}]},
-            {"role": "tool", "tool_call_id": "c1", "content": json.dumps(hits)},
-            {"role": "assistant", "content": "Here is what I found: ..."},
-            {"role": "user", "content": text},
-        ]
-        return fill_arguments("describe_product", ConversationView.parse(messages))
-
-    three = [{"product_id": f"p{i}", "name": name, "price": 10.0} for i, name in enumerate(("Backpack", "Sleeping Bag", "Camping Tent"), 1)]
-    assert after_search(three, "tell me more about the second one") == {"product_id": "p2"}
-    assert after_search(three, "what about number 3?") == {"product_id": "p3"}
-    assert after_search(three, "the last one please") == {"product_id": "p3"}
-    assert after_search(three, "tell me more about the camping tent") == {"product_id": "p3"}  # a name still wins
-    assert after_search(three, "tell me more about it") is None  # which one? the engine asks
-    assert after_search(three[:1], "tell me more about it") == {"product_id": "p1"}
-    assert after_search(three, "the fifth one") is None
-
-
-def test_an_order_is_picked_by_its_place_or_by_what_is_in_it() -> None:
-    """After the agent lists the shopper's orders: "the second one" opens that order; "the one
-    with the dog bed" opens the orders in turn until one holds a dog bed; then the engine answers."""
-    from policies import rules
-
-    profile = {"user_id": "ada_1", "orders": ["#W1000001", "#W1000002"], "payment_methods": {}}
-    orders = {
-        "#W1000001": {"order_id": "#W1000001", "status": "delivered", "items": [{"name": "Smart Watch", "item_id": "1", "product_id": "p1", "options": {}, "price": 1.0}]},
-        "#W1000002": {"order_id": "#W1000002", "status": "pending", "items": [{"name": "Dog Bed", "item_id": "2", "product_id": "p2", "options": {}, "price": 1.0}]},
-    }
-
-    def view(text: str, opened: list[str]) -> ConversationView:
-        messages: list[dict[str, Any]] = [
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "u", "type": "function", "function": {"name": "get_user_details", "arguments": "{}"}}]},
-            {"role": "tool", "tool_call_id": "u", "content": json.dumps(profile)},
-            {"role": "assistant", "content": "Which order would you like to check? Your orders are: #W1000001, #W1000002."},
-            {"role": "user", "content": text},
-        ]
-        for n, oid in enumerate(opened):
-            messages += [
-                {"role": "assistant", "content": None, "tool_calls": [{"id": f"o{n}", "type": "function", "function": {"name": "get_order_details", "arguments": json.dumps({"order_id": oid})}}]},
-                {"role": "tool", "tool_call_id": f"o{n}", "content": json.dumps(orders[oid])},
-            ]
-        return ConversationView.parse(messages)
-
-    assert rules.order_choice(view("the second one", [])) == ("#W1000002", False)
-    assert rules.order_choice(view("the first order please", [])) == ("#W1000001", False)
-    assert rules.order_choice(view("the second one", ["#W1000002"])) == ("#W1000002", True)
-    assert rules.order_choice(view("the one with the dog bed", [])) == ("#W1000001", False)
-    assert rules.order_choice(view("the one with the dog bed", ["#W1000001"])) == ("#W1000002", False)
-    assert rules.order_choice(view("the dog bed one", ["#W1000001", "#W1000002"])) == ("#W1000002", True)
-    assert rules.order_choice(view("the one with the toaster", ["#W1000001", "#W1000002"])) is None  # in none of them
-    assert rules.order_choice(view("#W1000001", [])) is None  # an order id: the engine's usual path
-    assert rules.order_choice(view("what is your return policy?", [])) is None
-
-    # The engine opens the order, then answers, whatever the model proposes (here: product details).
-    policy = DecisionPolicy(Scripted(Decision("get_product_details", {"product_id": "p2"})))
-    decision = policy.decide(view("the one with the dog bed", ["#W1000001"]).messages)
-    assert (decision.action, decision.arguments) == ("get_order_details", {"order_id": "#W1000002"})
-    assert policy.decide(view("the one with the dog bed", ["#W1000001", "#W1000002"]).messages).action == "respond"
+                assert render(view, Command("reply", "answer")).text
+                assert len(state_features(view)) > 50
+                candidates(variant)
+                serialise(variant)

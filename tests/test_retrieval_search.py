@@ -178,8 +178,8 @@ async def test_search_tool_offers_the_closest_product_when_filters_exclude_every
     within = json.loads((await tools["search_products"].invoke(ctx, {"query": "bluetooth speaker", "max_price": cheapest + 1})).text)
     assert within["hits"][0]["name"] == "Bluetooth Speaker" and "closest_outside_filters" not in within
 
-    from bot.engine_args import ConversationView
-    from bot.engine_compose import compose
+    from bot.conversation import Command, ConversationView
+    from bot.replies import render
 
     call = {"id": "c1", "type": "function", "function": {"name": "search_products", "arguments": json.dumps({"query": "bluetooth speaker"})}}
     messages = [
@@ -187,7 +187,7 @@ async def test_search_tool_offers_the_closest_product_when_filters_exclude_every
         {"role": "assistant", "content": None, "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "c1", "name": "search_products", "content": result.text},
     ]
-    reply = compose(ConversationView.parse(messages))
+    reply = render(ConversationView.parse(messages), Command("reply", "answer"))
     from bot.grounding import ungrounded
 
     assert ungrounded(reply.text, messages) == []  # the price it states is the tool's

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.engine_args import ConversationView
+from bot.conversation import ConversationView
 from retrieval.minilm_int8 import EMBED_DIM, ONNX_FILE, SHARED_DIR, OnnxEncoder, export_onnx, file_digest, shared_encoder
 from policies.moderation.classifier import PackageClassifier, trained_encoder
 from policies.moderation.moderator import ShopModerator

@@ -9,7 +9,7 @@ and a short reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -49,6 +49,7 @@ class ProductSearchResult:
 
 
 Price = Annotated[float | None, Field(ge=0, le=1_000_000)]
+Sort = Literal["relevance", "price_asc", "price_desc", "rating"]
 
 
 @tool(label="Searching our products...")
@@ -61,6 +62,8 @@ async def search_products(
     category: Annotated[str | None, Field(max_length=255, description="Only products whose category path contains this, such as 'Headphones'.")] = None,
     options: Annotated[dict[str, Annotated[str, Field(max_length=255)]] | None, Field(max_length=10, description="Required option values, such as {'color': 'red', 'size': 'M'}.")] = None,
     in_stock_only: Annotated[bool, Field(description="Only items that are in stock.")] = False,
+    sort: Annotated[Sort, Field(description="'price_asc' for the cheapest first, 'price_desc' for the dearest first, else by relevance.")] = "relevance",
+    product_ids: Annotated[list[Annotated[str, Field(max_length=64)]] | None, Field(max_length=50, description="Search only among these products, such as the list just shown ('which of those are under $70?').")] = None,
     k: Annotated[int, Field(ge=1, le=20, description="How many products to return.")] = 5,
 ) -> ProductSearchResult:
     """Search the store's products for what the shopper describes; returns products with the matching variant items, their prices, availability and a short reason."""
@@ -74,8 +77,13 @@ async def search_products(
         in_stock=in_stock_only,
         sources=ctx.services.get("catalog_sources"),
     )
-    hits = await catalog.asearch(query, k, filters)
-    constrained = filters != SearchFilters(sources=filters.sources)
+    wanted = set(product_ids or [])
+    hits = await catalog.asearch(query, 50 if wanted else k, filters)
+    if wanted:  # a refinement of the list shown: only those products
+        hits = [h for h in hits if h.id in wanted][:k]
+    if sort in ("price_asc", "price_desc"):
+        hits = sorted(hits, key=lambda h: (h.price is None, h.price or 0.0), reverse=sort == "price_desc")
+    constrained = filters != SearchFilters(sources=filters.sources) or bool(wanted)
     if not constrained:  # nothing filtered out: the hits are the best matches already
         floor = LIST_RELEVANCE * hits[0].score if hits else 0.0
         return ProductSearchResult(query=query, hits=[h for h in hits if h.score >= floor])

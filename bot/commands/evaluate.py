@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.engine import EngineNotReady, load_policy
+    from bot.engine import EngineNotReady, load_decider
     from training.evaluate import evaluate
     from training.transcripts import TranscriptError, read_jsonl
 
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {exc}")
         return 2
     try:
-        policy = load_policy(settings)
+        policy = load_decider(settings)
     except EngineNotReady as exc:
         print(f"error: {exc}")
         return 2

@@ -22,13 +22,13 @@ STEPS: tuple[tuple[str, list[str]], ...] = (
 
 
 def engine_problem(settings: Settings) -> str | None:
-    """Why the default engine model must be (re)trained, or None when the saved one is usable."""
+    """Why the default engine must be (re)trained, or None when the saved one is usable."""
     from bot.engine import engine_setting
-    from policies.router import saved_model_problem
+    from training.train_engine import engine_problem as problem
 
     if engine_setting(settings)[0] != "default":
         return None  # a configured LLM backend: nothing to train here
-    return saved_model_problem(settings.models_dir / "engine")
+    return problem(settings)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
