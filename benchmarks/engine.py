@@ -1,74 +1,77 @@
 """Decision latency of the default engine on CPU: `python -m benchmarks.engine [--n 300]`.
 
-Loads the trained model from $SHOPBOT_HOME/models/engine and times `DecisionPolicy.decide` on
-decision points of its dev transcripts, in conversation order. Three regimes:
-- cold: the text-embedding cache is cleared before every decision (all three texts are encoded);
-- live: the engine's own reply and the shopper's previous message were encoded at earlier
-  turns (moderation reads the reply; `ShopEngine.run_turn` warms it too): only the shopper's new
-  message is encoded. (In the server the moderator has encoded that one as well, just before the
-  decision: retrieval/minilm_int8.py shares the pass.)
-- conversation: decisions in order with the cache kept (what `shopbot evaluate` sees: several
-  decisions share the same last shopper and agent messages).
-Prints medians and tail percentiles in milliseconds.
+Loads the trained engine from $SHOPBOT_HOME/models/engine and times `Decider.decide` on the
+decision points of its dev transcripts, in conversation order (the language model keeps each
+conversation's cache between decisions, as in the server). Decisions are reported by who took
+them: the fast model alone, the fast model with the language model writing the arguments, the
+language model alone; medians and tail percentiles in milliseconds, and a histogram
+(`--plot FILE`).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
-import statistics
 import time
+from collections import defaultdict
 
 import numpy as np
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+def summary(times: list[float]) -> dict[str, float]:
+    a = np.asarray(times)
+    return {"n": len(times), "p50_ms": round(float(np.percentile(a, 50)), 1), "p95_ms": round(float(np.percentile(a, 95)), 1),
+            "p99_ms": round(float(np.percentile(a, 99)), 1), "mean_ms": round(float(a.mean()), 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="decision points to time")
+    parser.add_argument("--transcripts", default=None, help="JSONL (default: the engine's dev.jsonl)")
+    parser.add_argument("--threshold", type=float, default=None, help="the cascade threshold (default: the model card's)")
+    parser.add_argument("--plot", default=None, help="write a latency histogram (PNG) here")
     args = parser.parse_args()
 
-    from bot.engine import load_policy
     from bot.settings import Settings
-    from training.transcripts import decision_points, read_jsonl
+    from training.train_engine import load_default_decider
+    from training.transcripts import read_jsonl
 
     settings = Settings.from_env()
-    policy = load_policy(settings)
-    encoder = policy.proposer.router.encoder.encoder  # the shared int8 encoder (retrieval/minilm_int8.py)
-    dev = read_jsonl(settings.models_dir / "engine" / "dev.jsonl")
-    points = [ctx for t in dev for ctx, _ in decision_points(t)][: args.n]
-    for ctx in points[:5]:  # warm-up (lazy init, allocator)
-        policy.decide(ctx)
-    results = {}
-    from bot.engine_args import ConversationView
-    from policies.router import previous_user_text, texts_of
-
-    for regime in ("cold", "live", "conversation"):
-        encoder.clear_cache()
-        times = []
-        for ctx in points:
-            if regime in ("cold", "live"):
-                encoder.clear_cache()
-            if regime == "live":  # encoded at earlier turns: our last reply, the shopper's previous message
-                view = ConversationView.parse(ctx)
-                policy.proposer.router.encoder.encode([texts_of(view)[1], previous_user_text(view)])
-            started = time.perf_counter()
-            policy.decide(ctx)
-            times.append((time.perf_counter() - started) * 1000)
-        results[regime] = {
-            "n": len(times),
-            "p50_ms": round(statistics.median(times), 2),
-            "p95_ms": round(percentile(times, 95), 2),
-            "p99_ms": round(percentile(times, 99), 2),
-            "mean_ms": round(statistics.fmean(times), 2),
-        }
-    import os
-
-    results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, torch threads 1, no GPU"
+    decider = load_default_decider(settings, threshold=args.threshold)
+    dev = read_jsonl(args.transcripts or settings.models_dir / "engine" / "dev.jsonl")
+    points = [(t.id, t.messages[:n]) for t in dev for n, m in enumerate(t.messages) if m.get("role") == "assistant"][: args.n]
+    for tid, ctx in points[:5]:  # warm-up (lazy init, allocator)
+        decider.decide(ctx, conversation="warm-up")
+    by_source: dict[str, list[float]] = defaultdict(list)
+    every: list[float] = []
+    for tid, ctx in points:
+        started = time.perf_counter()
+        decision = decider.decide(ctx, conversation=tid)
+        ms = (time.perf_counter() - started) * 1000
+        by_source[decision.source].append(ms)
+        every.append(ms)
+    results = {"all": summary(every), **{source: summary(times) for source, times in sorted(by_source.items())}}
+    results["threshold"] = decider.threshold
+    results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, no GPU"
     print(json.dumps(results, indent=2))
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        bins = np.logspace(0, np.log10(max(every) + 1), 40)
+        for source, times in sorted(by_source.items()):
+            ax.hist(times, bins=bins, alpha=0.6, label=f"{source} (n={len(times)})")
+        ax.set_xscale("log")
+        ax.set_xlabel("decision latency (ms, log scale)")
+        ax.set_ylabel("decisions")
+        ax.legend()
+        ax.set_title("engine decisions on 2 CPU cores")
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
 
 
 if __name__ == "__main__":

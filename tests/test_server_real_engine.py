@@ -1,11 +1,8 @@
 """The server with the real default engine (`bot.engine.load_engine`), end to end over a socket.
 
-Slow: trains the default engine on the demo store first (`shopbot train`, about a minute on 2 cores).
+Slow: trains a small default engine on the demo store first (tests/conftest.py, `trained_engine_home`).
 """
 from __future__ import annotations
-
-import argparse
-import shutil
 
 import pytest
 
@@ -17,18 +14,9 @@ from tests.test_server_app import load_demo
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def trained_home(tmp_path_factory, migrated_template) -> Settings:
-    from bot.commands import train
-
-    home = tmp_path_factory.mktemp("trained")
-    shutil.copy(migrated_template, home / "shopbot.db")
-    settings = Settings.from_env(home=home, database_url=f"sqlite+aiosqlite:///{home / 'shopbot.db'}", data_dir=None)
-    parser = argparse.ArgumentParser()
-    train.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["train"])  # the default model (demo store only: no data dir), about a minute
-    assert args.func(args, settings) == 0
-    return settings
+@pytest.fixture()
+def trained_home(trained_engine_home: Settings) -> Settings:
+    return trained_engine_home
 
 
 async def test_real_engine_answers_over_the_socket(trained_home: Settings, running_server) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import Decision
+from bot.conversation import Command
 from bot.store.generate import generate_store
-from policies.router import CONFIRM_ASK
+from policies.decide import Decision
 from tools.search_policy import default_index
 from training.build_data import build
 from training.evaluate import evaluate
@@ -60,7 +60,8 @@ def test_build_is_the_same_in_another_process(built) -> None:
 
 
 def test_transcripts_follow_the_policy(built) -> None:
-    """Every consequential call comes right after a listing and the shopper's yes; one call per message."""
+    """Every consequential call comes right after a listing of exactly that call (a `confirm` act,
+    or the same listing re-worded) and the shopper's reply; one call per message."""
     consequential = {"cancel_pending_order", "return_delivered_order_items", "exchange_delivered_order_items",
                      "modify_pending_order_items", "modify_pending_order_address", "modify_pending_order_payment", "modify_user_address"}
     seen = 0
@@ -73,7 +74,10 @@ def test_transcripts_follow_the_policy(built) -> None:
                 if name in consequential:
                     seen += 1
                     assert authed
-                    assert t.messages[n - 1]["role"] == "user" and CONFIRM_ASK.search(t.messages[n - 2]["content"])
+                    listing = t.messages[n - 2]
+                    assert t.messages[n - 1]["role"] == "user" and listing["role"] == "assistant" and not listing.get("tool_calls")
+                    if listing["act"]["name"] != "say":  # re-worded conversations keep no act
+                        assert listing["act"] == {"verb": "confirm", "name": name, "arguments": json.loads(m["tool_calls"][0]["function"]["arguments"])}
             if m["role"] == "tool" and not m["content"].startswith("Error") and t.messages[n - 1]["tool_calls"][0]["function"]["name"].startswith("find_user"):
                 authed = True
     assert seen > 10
@@ -100,8 +104,10 @@ class Oracle:
         self.n += 1
         step = self.gold[json.dumps(messages)]
         if self.wrong_every and self.n % self.wrong_every == 0:
-            return Decision(RESPOND)
-        return Decision(step.action, step.arguments)
+            return Decision(Command("reply", "answer"), "oracle")
+        if step.action == RESPOND:
+            return Decision(Command("reply", "answer"), "oracle")
+        return Decision(Command("call", step.action, step.arguments or {}), "oracle")
 
 
 def test_evaluate_metrics(built, tmp_path: Path) -> None:
@@ -114,17 +120,18 @@ def test_evaluate_metrics(built, tmp_path: Path) -> None:
 
 
 def test_unknown_gold_tool_is_an_error_not_a_crash() -> None:
-    from bot.engine import DecisionPolicy
+    from policies.decide import Decider
+    from policies.llm.decode import Decoded
     from tools.registry import default_tools
 
     class Stubborn:
-        def propose(self, view, tools):
-            return [Decision("frobnicate_order"), Decision(RESPOND)]
+        def propose(self, messages, **_kw):
+            return Decoded(Command("call", "frobnicate_order", {}), 1.0)
 
     transcript = Transcript("x", [
         {"role": "user", "content": "frobnicate my order"},
         {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "frobnicate_order", "arguments": "{}"}}]},
     ])
-    report = evaluate(DecisionPolicy(Stubborn(), default_tools()), [transcript])
+    report = evaluate(Decider(default_tools(), llm=Stubborn()), [transcript])
     assert report["decisions"] == 1 and report["action_accuracy"] == 0.0
     assert step_of(transcript.messages[1]).action == "frobnicate_order"

@@ -2,8 +2,12 @@
 
 Goals come from our own task generator over the store's real users and orders and, when the
 data directory has them, from tau-bench's 500 training tasks (their gold write actions, played
-over the tau-bench store). The split is by task (and user): no dev task appears in training.
-Everything is deterministic from the seed.
+over the tau-bench store). Around them: product questions (training/shopping.py, with WebShop's
+crowd-written requests), policy questions, small talk, out-of-scope and unsupported requests, a
+request for a person, and requests the order's status does not allow (the agent says why not).
+Some conversations are re-worded as another agent would speak (training/agent_wording.py). The
+split is by task (and user): no dev task appears in training. Everything is deterministic from
+the seed.
 """
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from bot import engine_replies as R
-from bot.engine_args import ConversationView, fill_arguments, product_query_arguments
+from bot.conversation import Command, ConversationView
 from bot.store.data import StoreData
+from training.agent_wording import reword
 from training.phrasing import Phrasing
 from training.scripted import Script
+from training.shopping import Shopping, webshop_requests
 from training.simulator import Conversation, Goal
 from training.transcripts import Transcript
 
@@ -39,28 +44,9 @@ POLICY_QUESTIONS = (
     "what order statuses can be modified?",
     "Can I exchange a shirt for shoes?",
 )
-EXTRAS = ("policy", "search", "recommend", "describe", "types", "product_info", "smalltalk", "oos", "unsupported")
-# A shopper browsing: several product requests in a row, by product name or by category (what a
-# storefront chat gets most). Each turn is a search, whatever the turns before it were.
-BROWSE_SHARE = 0.3  # of conversations
-BROWSE_BY_NAME = (
-    "do you have any {n}{t}?", "I'm looking for a {n}{t}", "Show me {ns}{t}", "search for {n}{t}", "got any {ns}{t}?",
-    "can I see your {ns}{t}", "I want to buy a {n}{t}", "need a {n}{t}", "is there a {n} in stock{t}?", "{n}{t}?",
-    "what about a {n}{t}?", "and {ns}{t}?", "do you carry {ns}{t}", "which {ns} do you have{t}?", "looking at {ns}{t}",
-)
-BROWSE_BY_CATEGORY = (
-    "what kind of {c} do you have{t}?", "got any {c}{t}?", "which {c} do you carry{t}?", "anything in {c}{t}?",
-    "show me your {c}{t}", "I'm shopping for {c}{t}", "do you stock {c}{t}?", "what {c} have you got{t}?",
-    "looking for {c}{t}", "{c} please{t}", "what are your {c} like{t}?", "browse {c}{t}",
-)
-BROWSE_PRICE_TAILS = ("", "", "", " under ${p}", " below ${p}", " for less than ${p}", " up to ${p}")
-
-
-def plural(name: str) -> str:
-    """'smart watch' -> 'smart watches', 'sneakers' -> 'sneakers', 'lamp' -> 'lamps'."""
-    if name.endswith("s"):
-        return name
-    return name + ("es" if name.endswith(("x", "ch", "sh")) else "s")
+EXTRAS = ("policy", "shopping", "stock", "compare", "two", "recommend", "types", "smalltalk", "oos", "unsupported", "cannot")
+BROWSE_SHARE = 0.3  # of conversations: a shopper browsing several products in a row
+REWORDED_SHARE = 0.25  # of conversations: the agent's replies in another agent's words
 
 
 @dataclass
@@ -162,12 +148,15 @@ def generated_tasks(store_name: str, store: StoreData, n: int, rng: random.Rando
 # -- one conversation ------------------------------------------------------------------------------
 
 class Builder:
-    def __init__(self, stores: dict[str, StoreData], phr: Phrasing, policy_search: Callable[[str], list[Dict]] | None) -> None:
+    def __init__(self, stores: dict[str, StoreData], phr: Phrasing, policy_search: Callable[[str], list[Dict]] | None, webshop: list[tuple[str, str, float | None]]) -> None:
         self.stores = stores
         self.phr = phr
         self.policy_search = policy_search
+        self.webshop = webshop
 
-    def conversation(self, task: Task, rng: random.Random) -> Transcript:
+    def conversation(self, task: Task, rng: random.Random, opening: str | None = None) -> Transcript:
+        """One conversation for the task. `opening`: the shopper's first request in someone
+        else's words (a dev set's), instead of ours."""
         store = self.stores[task.store]
         conv = Conversation(store, rng, self.phr, self.policy_search)
         s = Script(conv, task.user_id)
@@ -177,7 +166,7 @@ class Builder:
         post = [e for e in task.extras if e not in pre]
         if rng.random() < 0.2:
             conv.user(self.phr.greeting(), raw=True)
-            conv.say(R.greeting())
+            conv.reply("greet")
         for extra in pre:
             self.extra(s, extra)
         # The browsing turns draw from their own generator, seeded from this conversation's state
@@ -191,7 +180,9 @@ class Builder:
         for n, goal in enumerate(task.goals):
             with_order = rng.random() < 0.7
             with_details = rng.random() < 0.55
-            text = self.phr.finish(s.request_text(goal, with_order, with_details))
+            if n == 0 and opening:  # what the opening says decides what the agent must still ask
+                with_order, with_details = bool(goal.order_id and goal.order_id in opening), False
+            text = opening if n == 0 and opening else self.phr.finish(s.request_text(goal, with_order, with_details))
             if n == 0:
                 early_auth = rng.random() < 0.35
                 if early_auth:  # details given before they are asked for (never misspelt)
@@ -207,105 +198,83 @@ class Builder:
             self.browse(s, browsing)
         if task.human:
             conv.user(self.phr.human(), raw=True)
-            conv.call("transfer_to_human_agents", fill_arguments("transfer_to_human_agents", ConversationView.parse(conv.messages)))
-            conv.say(R.transfer_done())
+            transfer(conv, s.user_id if s.authed else None)
         elif conv.messages and rng.random() < 0.7:
             conv.user(self.phr.thanks(), raw=True)
-            conv.say(R.goodbye())
+            conv.reply("goodbye")
+        if rng.random() < REWORDED_SHARE:
+            reworded(conv.messages, rng)
         return Transcript(id=task.task_id, messages=conv.messages)
 
-    @staticmethod
-    def summary(task: Task) -> str:
-        kinds = ", ".join(g.kind.replace("_", " ") for g in task.goals) or "general questions"
-        return f"User {task.user_id} asked for a human agent; topics: {kinds}."
-
     def browse(self, s: Script, rng: random.Random) -> None:
-        """Two to five product requests in a row, now and then a closer look at a hit."""
-        c, store = s.c, s.c.store
+        """Two to five product questions in a row."""
+        c = s.c
         saved, c.rng = c.rng, rng  # the conversation's own draws stay as they were without these turns
         try:
-            self._browse(c, store, rng)
+            Shopping(c, rng, self.webshop).browse(rng.randint(2, 5), POLICY_QUESTIONS)
         finally:
             c.rng = saved
 
-    @staticmethod
-    def _browse(c: Conversation, store: StoreData, rng: random.Random) -> None:
-        names = sorted({p["name"] for p in store.products.values()})
-        categories = sorted({str(p["category"]).split(">")[-1].strip().lower() for p in store.products.values() if p.get("category")})
-        for _ in range(rng.randint(2, 5)):
-            price = rng.choice((50, 80, 100, 150, 200, 300, 500))
-            tail = rng.choice(BROWSE_PRICE_TAILS).format(p=price)
-            if categories and rng.random() < 0.4:
-                text = rng.choice(BROWSE_BY_CATEGORY).format(c=rng.choice(categories), t=tail)
-            else:
-                name = rng.choice(names).lower()
-                text = rng.choice(BROWSE_BY_NAME).format(n=name, ns=plural(name), t=tail)
-            c.user(text, raw=True)
-            hits = json.loads(c.call("search_products", product_query_arguments(text, names)))
-            c.say(R.search_results(hits))
-            if hits and rng.random() < 0.15:
-                _ask_about(c, hits, rng)
-
     def extra(self, s: Script, kind: str) -> None:
-        c, rng, store = s.c, s.rng, s.c.store
-        names = sorted({p["name"] for p in store.products.values()})
+        c, rng = s.c, s.rng
+        shop = Shopping(c, rng, self.webshop)
         if kind == "policy":
-            text = rng.choice(POLICY_QUESTIONS)
-            c.user(text)
-            query = c.messages[-1]["content"]
-            passages = json.loads(c.call("search_policy", {"query": query}))
-            c.say(R.policy_answer(passages))
-        elif kind in ("search", "describe"):
-            name = rng.choice(names)
-            price = rng.choice((None, None, 50, 100, 200, 500))
-            tail = f" under ${price}" if price else ""
-            text = rng.choice(("do you have any {n}{t}?", "I'm looking for a {n}{t}", "Show me {ns}{t}", "search for {n}{t}")).format(n=name.lower(), ns=plural(name.lower()), t=tail)
-            c.user(text, raw=True)
-            args = product_query_arguments(text, names)
-            hits = json.loads(c.call("search_products", args))
-            c.say(R.search_results(hits))
-            if kind == "describe" and hits:
-                _ask_about(c, hits, rng)
+            c.user(rng.choice(POLICY_QUESTIONS))
+            c.call("search_policy", {"query": c.messages[-1]["content"]})
+            c.reply("answer")
+        elif kind == "shopping":
+            shop.request()
+            for _ in range(rng.choice((0, 1, 1, 2))):
+                shop.follow_up()
+        elif kind == "stock":
+            shop.stock_question()
+        elif kind == "compare":
+            shop.compare()
+        elif kind == "two":
+            shop.two_requests(rng.choice(POLICY_QUESTIONS))
         elif kind == "recommend":
             c.user(rng.choice(("what would you recommend?", "any suggestions for a gift?", "Can you recommend something for me?")), raw=True)
-            hits = json.loads(c.call("recommend_products", {"user_id": s.user_id if s.authed else None, "product_id": None, "k": 5}))
-            c.say(R.search_results(hits))
+            c.call("recommend_products", {"user_id": s.user_id, "k": 5} if s.authed else {"k": 5})
+            c.reply("answer")
         elif kind == "types":
             c.user(rng.choice(("what kind of products do you sell?", "What do you carry?", "list your product types")), raw=True)
-            c.say(R.product_types(json.loads(c.call("list_all_product_types", {}))))
-        elif kind == "product_info":
-            name = rng.choice(names)
-            c.user(rng.choice(("what options does the {n} come in?", "Which {n} variants are in stock?", "how much is the {n}?")).format(n=name.lower()), raw=True)
-            types = json.loads(c.call("list_all_product_types", {}))
-            product = json.loads(c.call("get_product_details", {"product_id": types[name]}))
-            c.say(R.product_info(product))
+            c.call("list_all_product_types", {})
+            c.reply("answer")
         elif kind == "smalltalk":
             c.user(self.phr.smalltalk(), raw=True)
-            c.say(R.small_talk())
+            c.reply("small_talk")
         elif kind == "oos":
             c.user(self.phr.out_of_scope(), raw=True)
-            c.say(R.out_of_scope())
+            c.reply("out_of_scope")
         elif kind == "unsupported":
             c.user(self.phr.unsupported(), raw=True)
-            c.call("transfer_to_human_agents", fill_arguments("transfer_to_human_agents", ConversationView.parse(c.messages)))
-            c.say(R.transfer_done())
+            transfer(c, s.user_id if s.authed else None)
+        elif kind == "cannot" and s.authed:
+            s.impossible_request()
 
 
-def _ask_about(c: Conversation, hits: list[Dict], rng: random.Random) -> None:
-    """The shopper asks for more about a product the search showed, by its name or by its place in
-    the list ("the second one"; "it" when there was one); the agent describes it."""
-    index = rng.randrange(min(len(hits), 3))
-    hit = hits[index]
-    if rng.random() < 0.5:
-        text = rng.choice(("tell me more about the {n}", "What's the {n} like?", "more details on the {n} please")).format(n=hit["name"].lower())
-    elif len(hits) == 1:
-        text = rng.choice(("tell me more about it", "What's it like?", "more details on that one please"))
-    else:
-        text = rng.choice(("tell me more about the {o} one", "What's the {o} one like?", "more details on the {o} please", "what about number {k}?"))
-        text = text.format(o=("first", "second", "third")[index], k=index + 1)
-    c.user(text, raw=True)
-    info = json.loads(c.call("describe_product", {"product_id": hit["product_id"]}))
-    c.say(f"{info['name']}: {info['description']}")
+def transfer(c: Conversation, user_id: str | None) -> None:
+    """The agent hands the conversation to a person, with a summary in the shopper's words."""
+    said = " ".join(str(c.messages[-1]["content"]).split())[:200]
+    who = f"User {user_id}" if user_id else "An unverified user"
+    c.call("transfer_to_human_agents", {"summary": f"{who} asked: {said}"})
+    c.reply("answer")
+
+
+def reworded(messages: list[Dict], rng: random.Random, share: float = 0.8) -> None:
+    """The agent's replies in another agent's words: each becomes `reply say` in the model's view
+    (an imported transcript's replies carry no act) and is not a target itself, except for the
+    step's verb (a reply, not a tool call)."""
+    for n, m in enumerate(messages):
+        act = m.get("act")
+        if m.get("role") != "assistant" or not isinstance(act, dict):
+            continue
+        command = Command(act["verb"], act["name"], act.get("arguments") or {})
+        text = reword(ConversationView.parse(messages[:n]), command, rng) if rng.random() < share else None
+        if text:
+            m["content"] = text
+        m["act"] = {"verb": "reply", "name": "say", "arguments": {}}
+        m["train"] = "verb"
 
 
 # -- the whole build -------------------------------------------------------------------------------
@@ -346,7 +315,10 @@ def build(
     users = sorted({(t.store, t.user_id) for t in tasks})
     rng.shuffle(users)
     dev_users = set(users[: max(1, int(len(users) * dev_fraction))])
-    builder = Builder(stores, phr, policy_search)
+    webshop = webshop_requests(data_dir)
+    if webshop:
+        sources.append("WebShop crowd-written product requests with human search queries (goal_query_map.json)")
+    builder = Builder(stores, phr, policy_search, webshop)
     train, dev = [], []
     for task in tqdm(tasks, desc="simulating conversations", disable=not progress):
         is_dev = (task.store, task.user_id) in dev_users

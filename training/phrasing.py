@@ -7,6 +7,7 @@ human, and out-of-scope questions; they are read at build time and never stored 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import random
 import re
@@ -54,15 +55,24 @@ def options_phrase(options: dict[str, Any], rng: random.Random, keys: bool | Non
     return ", ".join(parts) if rng.random() < 0.5 else " ".join(parts)
 
 
-class Phrasing:
-    """Utterance generator; `sources` records which external sets contributed."""
+def held_out(text: str) -> bool:
+    """One public utterance in five is kept for the dev sets (training/devsets.py), never trained on."""
+    return int(hashlib.sha256(text.strip().lower().encode()).hexdigest()[:8], 16) % 5 == 0
 
-    def __init__(self, rng: random.Random, data_dir: Path | None = None) -> None:
+
+class Phrasing:
+    """Utterance generator; `sources` records which external sets contributed. `split`: "train"
+    draws public utterances from four in five of them, "dev" from the fifth that training never sees."""
+
+    def __init__(self, rng: random.Random, data_dir: Path | None = None, split: str = "train") -> None:
         self.rng = rng
         self.sources: list[str] = ["shopbot templates"]
         self.pools: dict[str, list[str]] = {}
+        self.split = split
         if data_dir is not None:
             self._load_public(Path(data_dir))
+            for name, pool in self.pools.items():
+                self.pools[name] = [t for t in pool if held_out(t) == (split == "dev")]
 
     # -- public intent sets ---------------------------------------------------------------------
     def _load_public(self, root: Path) -> None:

@@ -12,7 +12,6 @@ import json
 import random
 from typing import Any
 
-from bot import engine_replies as R
 from training.phrasing import Phrasing, options_phrase
 from training.simulator import Conversation, Goal
 
@@ -82,7 +81,7 @@ class Script:
     def authenticate(self, method: str, given_in_opening: bool) -> None:
         """The agent locates the user id (retrying after a miss), then reads the profile."""
         if not given_in_opening:
-            self.c.say(R.ask_auth())
+            self.c.reply("ask_auth")
             if self.rng.random() < 0.12:  # wrong details first
                 if method == "email":
                     bad = self.phr.wrong_email(self.u["email"])
@@ -93,7 +92,7 @@ class Script:
                     bad_zip = str((int(self.u["address"]["zip"]) + self.rng.randint(1, 9)) % 100000).zfill(5)
                     self.c.user(self.phr.name_zip(n["first_name"], n["last_name"], bad_zip), raw=True)
                     self.c.call("find_user_id_by_name_zip", {"first_name": n["first_name"], "last_name": n["last_name"], "zip": bad_zip})
-                self.c.say(R.auth_failed(method))
+                self.c.reply("answer")
                 if self.rng.random() < 0.5:
                     method = "name_zip" if method == "email" else "email"
             self.c.user(self.auth_phrase(method), raw=True)
@@ -170,16 +169,16 @@ class Script:
     def run_goal(self, g: Goal, opening: bool, with_order: bool, with_details: bool) -> None:
         rng, c = self.rng, self.c
         if g.kind == "balance":
-            c.say(R.gift_card_balance(self.profile))
+            c.reply("balance")
             return
         if g.kind == "user_address":
             if not with_details:
-                c.say("What is the new address (street, apartment or suite if any, city, state, zip code and country)?")
+                c.reply("ask_address", purpose="account")
                 c.user(_address_phrase(g.address))
-            c.say(R.confirm_user_address(g.address))
+            c.confirm("modify_user_address", {"user_id": self.user_id, **g.address})
             c.user(self.phr.yes(), raw=True)
-            result = json.loads(c.call("modify_user_address", {"user_id": self.user_id, **g.address}))
-            c.say(R.action_done("modify_user_address", result))
+            c.call("modify_user_address", {"user_id": self.user_id, **g.address})
+            c.reply("answer")
             return
         # find the order
         if not with_order:
@@ -194,85 +193,85 @@ class Script:
                         order = found
                         break
             else:
-                c.say(R.ask_order_id(self.profile, PURPOSE[g.kind]))
+                c.reply("ask_order", purpose=g.kind)
                 c.user(rng.choice(("it's {o}", "{o}", "The order id is {o}.", "order {o}", "I think it's {o}")).format(o=g.order_id), raw=True)
                 order = self.fetch_order(g.order_id)
         else:
             order = self.fetch_order(g.order_id)
         if g.kind == "status":
-            c.say(R.order_summary(order))
+            c.reply("answer")
             return
         if g.kind == "cancel":
             if not with_details:
-                c.say(R.ask_cancel_reason(order))
+                c.reply("ask_reason", order_id=g.order_id)
                 c.user(rng.choice(("{r}", "it's {r}", "I guess {r}", "Reason is {r}.")).format(r=g.reason))
-            self.confirm_and_act(R.confirm_cancel(order, g.reason), "cancel_pending_order", {"order_id": g.order_id, "reason": g.reason})
+            self.confirm_and_act("cancel_pending_order", {"order_id": g.order_id, "reason": g.reason})
             return
         if g.kind == "modify_address":
             if not with_details:
-                c.say("What is the new shipping address (street, apartment or suite if any, city, state, zip code and country)?")
+                c.reply("ask_address", purpose="order")
                 c.user(_address_phrase(g.address))
-            self.confirm_and_act(R.confirm_order_address(order, g.address), "modify_pending_order_address", {"order_id": g.order_id, **g.address})
+            self.confirm_and_act("modify_pending_order_address", {"order_id": g.order_id, **g.address})
             return
         if g.kind == "modify_payment":
             if not with_details:
-                c.say(R.ask_payment_method(self.profile, "for this order"))
+                c.reply("ask_payment", purpose="order")
                 c.user(_pm_phrase(self.u["payment_methods"][g.payment_method_id], rng))
-            self.confirm_and_act(
-                R.confirm_payment_change(order, self.method(g.payment_method_id)),
-                "modify_pending_order_payment",
-                {"order_id": g.order_id, "payment_method_id": g.payment_method_id},
-            )
+            self.confirm_and_act("modify_pending_order_payment", {"order_id": g.order_id, "payment_method_id": g.payment_method_id})
             return
         items = [next(i for i in order["items"] if i["item_id"] == iid) for iid in g.item_ids]
         if g.kind == "return":
             if not with_details:
-                c.say(R.ask_items(order, "return"))
+                c.reply("ask_items", order_id=g.order_id, purpose="return")
                 c.user(_join([_item_phrase(i, rng) for i in items]))
-                c.say(R.ask_payment_method(self.profile, "for the refund (the original payment method or a gift card)"))
+                c.reply("ask_payment", purpose="refund")
                 c.user(_pm_phrase(self.u["payment_methods"][g.payment_method_id], rng))
-            self.confirm_and_act(
-                R.confirm_return(order, items, self.method(g.payment_method_id)),
-                "return_delivered_order_items",
-                {"order_id": g.order_id, "item_ids": g.item_ids, "payment_method_id": g.payment_method_id},
-            )
+            self.confirm_and_act("return_delivered_order_items", {"order_id": g.order_id, "item_ids": g.item_ids, "payment_method_id": g.payment_method_id})
             return
         # exchange / modify items: look at each product's variants
-        pairs = []
         for old in items:  # in the order the shopper named them
             if old["product_id"] not in self.seen_products:
                 self.seen_products.add(old["product_id"])
                 c.call("get_product_details", {"product_id": old["product_id"]})
         if not with_details:
             for old, new_id in zip(items, g.new_item_ids):
-                c.say(R.list_variants(self.c.product(old["product_id"]), old))
+                c.reply("list_variants", order_id=g.order_id, item_id=old["item_id"])
                 new = self.c.variant(new_id)
                 c.user(rng.choice(("the {o} one", "{o} please", "I'd like {o}", "item {i}")).format(o=options_phrase(new["options"], rng), i=new_id), raw=False)
-        for old, new_id in zip(items, g.new_item_ids):
-            pairs.append((old, self.c.variant(new_id)))
         pm_said = with_details and g.extra.setdefault("pm_in_request", rng.random() < 0.5)
         if not pm_said:
-            c.say(R.ask_payment_method(self.profile, "for the price difference"))
+            c.reply("ask_payment", purpose="difference")
             c.user(_pm_phrase(self.u["payment_methods"][g.payment_method_id], rng))
-        difference = None
         if g.payment_method_id.startswith("gift_card"):  # check the card covers the difference
-            expr = " + ".join(f"{n['price']} - {o['price']}" for o, n in pairs)
-            difference = float(c.call("calculate", {"expression": expr}))
+            pairs = [(old, self.c.variant(new_id)) for old, new_id in zip(items, g.new_item_ids)]
+            c.call("calculate", {"expression": " + ".join(f"{n['price']} - {o['price']}" for o, n in pairs)})
         name = "exchange_delivered_order_items" if g.kind == "exchange" else "modify_pending_order_items"
-        self.confirm_and_act(
-            R.confirm_swap(order, pairs, self.method(g.payment_method_id), g.kind, difference),
-            name,
-            {"order_id": g.order_id, "item_ids": g.item_ids, "new_item_ids": g.new_item_ids, "payment_method_id": g.payment_method_id},
-        )
+        self.confirm_and_act(name, {"order_id": g.order_id, "item_ids": g.item_ids, "new_item_ids": g.new_item_ids, "payment_method_id": g.payment_method_id})
 
-    def confirm_and_act(self, listing: str, name: str, arguments: Dict) -> None:
+    def confirm_and_act(self, name: str, arguments: Dict) -> None:
         c, rng = self.c, self.rng
-        c.say(listing)
+        c.confirm(name, arguments)
         if rng.random() < 0.06:
             c.user(self.phr.no(), raw=True)
-            c.say(R.declined())
+            c.reply("declined")
             c.user(rng.choice(("ok actually go ahead", "Sorry, yes, do it.", "fine, yes")), raw=True)
-            c.say(listing)
+            c.confirm(name, arguments)
         c.user(self.phr.yes(), raw=True)
-        result = c.call(name, arguments)
-        c.say(R.action_done(name, json.loads(result)) if not result.startswith("Error") else R.action_failed(result))
+        c.call(name, arguments)
+        c.reply("answer")
+
+    def impossible_request(self) -> None:
+        """The shopper asks for something the order's status does not allow (cancel a delivered
+        order, return a pending one): the agent looks at the order and says why not."""
+        rng, c = self.rng, self.c
+        wrong = {"delivered": ("cancel", "modify_items"), "pending": ("return", "exchange"), "processed": ("cancel", "return")}
+        orders = [o for o in self.profile["orders"] if o in c.store.orders and c.order(o)["status"] in wrong]
+        if not orders:
+            return
+        oid = rng.choice(orders)
+        order = c.order(oid)
+        kind = rng.choice(wrong[order["status"]])
+        c.user(self.request_text(Goal(kind=kind, order_id=oid, item_ids=[order["items"][0]["item_id"]], new_item_ids=[order["items"][0]["item_id"]]), True, False))
+        self.fetch_order(oid)
+        c.reply("cannot", order_id=oid, purpose=kind)
+

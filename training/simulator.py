@@ -10,10 +10,11 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import engine_replies as R
+from bot.conversation import Command, ConversationView
 from bot.store.data import StoreData
 from training.phrasing import Phrasing, options_phrase, restyle
 
@@ -95,8 +96,24 @@ class Conversation:
     def user(self, text: str, raw: bool = False) -> None:
         self.messages.append({"role": "user", "content": text if raw else self.phr.finish(text)})
 
-    def say(self, text: str) -> None:
-        self.messages.append({"role": "assistant", "content": restyle(text, self.rng)})
+    def reply(self, act: str, **arguments: Any) -> str:
+        """The agent replies with a template act, rendered as the live engine renders it."""
+        return self._speak(Command("reply", act, arguments))
+
+    def confirm(self, name: str, arguments: Dict) -> str:
+        """The agent lists a consequential call for the shopper's yes."""
+        return self._speak(Command("confirm", name, dict(arguments)))
+
+    def _speak(self, command: Command) -> str:
+        from bot.replies import render
+
+        reply = render(ConversationView.parse(self.messages), command)
+        if not reply.understood and command.name not in ("clarify", "out_of_scope"):
+            raise ValueError(f"the simulator's {command.verb} {command.name} lacks its facts: {command.arguments}")
+        text = restyle(reply.text, self.rng)
+        act = {"verb": command.verb, "name": command.name, "arguments": command.arguments}
+        self.messages.append({"role": "assistant", "content": text, "act": act})
+        return text
 
     def call(self, name: str, arguments: Dict) -> str:
         self.calls += 1
@@ -148,8 +165,10 @@ class Conversation:
         if name == "search_policy":
             passages = self.policy_search(a["query"]) if self.policy_search else []
             return json.dumps(passages)
-        if name in ("search_products", "recommend_products"):
+        if name == "search_products":
             return json.dumps(self._product_hits(a))
+        if name == "recommend_products":
+            return json.dumps(self._product_hits({"query": "", "k": a.get("k") or 5})["hits"])
         if name == "describe_product":
             p = self.product(a["product_id"])
             return json.dumps({"product_id": p["product_id"], "name": p["name"], "description": _describe(p)}) if p else "Error: product not found"
@@ -184,20 +203,60 @@ class Conversation:
             o["payment_history"].append({"transaction_type": "payment", "amount": o["payment_history"][0]["amount"], "payment_method_id": a["payment_method_id"]})
         return json.dumps(o)
 
-    def _product_hits(self, a: Dict) -> list[Dict]:
-        query = str(a.get("query") or "").lower()
-        hits = []
+    def _product_hits(self, a: Dict) -> Dict:
+        """The search tool's result shape over the store's products: word overlap with the name and
+        category ranks, the filters apply exactly (as the real tool's arguments do)."""
+        words = {w for w in re.findall(r"[a-z0-9]+", str(a.get("query") or "").lower()) if len(w) > 2}
+        scored = []
         for pid, p in self.store.products.items():
-            if query and not any(w in p["name"].lower() for w in query.split()):
+            text = f"{p['name']} {p.get('category', '')} {p.get('brand', '')}".lower()
+            score = sum(1 for w in words if w in text or w.rstrip("s") in text)
+            if words and not score:
                 continue
-            variants = [v for v in p["variants"].values() if v.get("available")]
+            scored.append((-score, p["name"], pid))
+        hits, closest = [], None
+        allowed = set(a.get("product_ids") or []) or None
+        for _s, _n, pid in sorted(scored):
+            p = self.store.products[pid]
+            if allowed is not None and pid not in allowed:
+                continue
+            variants = [v for v in p["variants"].values() if _variant_fits(v, a)]
             if not variants:
+                if closest is None:
+                    closest = _hit(p, list(p["variants"].values()))
                 continue
-            price = min(v["price"] for v in variants)
-            if a.get("max_price") is not None and price > a["max_price"]:
-                continue
-            hits.append({"product_id": pid, "name": p["name"], "price": price, "options": variants[0]["options"]})
-        return hits[: int(a.get("k") or 5)]
+            hits.append(_hit(p, variants))
+        if a.get("sort") == "price_asc":
+            hits.sort(key=lambda h: h["price"])
+        elif a.get("sort") == "price_desc":
+            hits.sort(key=lambda h: -h["price"])
+        out: Dict = {"query": a.get("query", ""), "hits": hits[: int(a.get("k") or 5)]}
+        if not hits and closest is not None:
+            out["closest_outside_filters"] = closest
+        return out
+
+
+def _variant_fits(v: Dict, a: Dict) -> bool:
+    if a.get("in_stock_only") and not v.get("available"):
+        return False
+    if a.get("max_price") is not None and v["price"] > a["max_price"]:
+        return False
+    if a.get("min_price") is not None and v["price"] < a["min_price"]:
+        return False
+    for key, wanted in (a.get("options") or {}).items():
+        if str(v.get("options", {}).get(key, "")).lower() != str(wanted).lower():
+            return False
+    return True
+
+
+def _hit(p: Dict, variants: list[Dict]) -> Dict:
+    best = min(variants, key=lambda v: v["price"])
+    return {
+        "id": p["product_id"], "name": p["name"], "price": best["price"], "options": best["options"],
+        "category": [c.strip() for c in str(p.get("category", "")).split(">") if c.strip()], "brand": p.get("brand"),
+        "item_id": best["item_id"], "available": any(v.get("available") for v in variants),
+        "variants": [{"item_id": v["item_id"], "options": v["options"], "price": v["price"], "available": v.get("available", True)} for v in variants],
+    }
 
 
 def _describe(product: Dict) -> str:
