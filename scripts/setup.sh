@@ -20,7 +20,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
       --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple \
       "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
   fi
-  .venv/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev,integrations,llm]" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev,integrations]" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import bot, server, torch, faiss, fastapi; assert torch.__version__.startswith('2.13.0')" \
     || { echo "[setup] installation failed"; exit 1; }
   echo "$want" > "$stamp"
