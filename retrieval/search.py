@@ -1,9 +1,11 @@
-"""Hybrid product search: dense (MiniLM + FAISS) and lexical (BM25) rankings fused by reciprocal
-rank fusion, then structured filters applied per variant.
+"""Hybrid product search: dense (MiniLM + FAISS) and lexical (BM25) rankings fused by score, then
+exact filters per variant, an audience check and an optional sort.
 
-Filters come from two places: tool arguments (hard: brand, category, price, options, in stock) and
-the shopper's words (`retrieval.query`): price bounds and "in stock" are hard; brand and option
-words rank matching products and variants first (see the module docstring there for why).
+Filters come from the tool's arguments (brand, category, price, options, in stock, product ids)
+and, for price bounds and "in stock", from the shopper's words (`retrieval.query`); where both give
+a bound, the argument wins. Every filter is exact: a hit has at least one variant inside all of
+them. `missed_filters` says which filters a product outside them misses (the tool's "closest
+match" label).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from retrieval.index import RowSelection, VectorIndex
 from retrieval.query import ParsedQuery, Vocabulary, normalise, parse_query
 
 Mode = Literal["hybrid", "dense", "lexical"]
+Sort = Literal["relevance", "price_asc", "price_desc", "rating"]
+SORTS: tuple[str, ...] = ("relevance", "price_asc", "price_desc", "rating")
 # Fusion (chosen on the dev sets, reported on the held-out set: docs/retrieval.md). Score fusion:
 # cosine + LEXICAL_WEIGHT * BM25 / (best BM25 for the query), and BM25 votes only when its best
 # match holds >= LEXICAL_GATE of the query's IDF mass. Reciprocal rank fusion (the earlier choice)
@@ -30,10 +34,13 @@ FUSION = "score"  # "score" or "rrf" (reciprocal ranks, RRF_K)
 RRF_K = 60  # the constant of Cormack et al.; rank 1 scores 1/61
 LEXICAL_WEIGHT = 0.3
 LEXICAL_GATE = 0.3  # 0: BM25 always votes
-# Hints read from the text scale a product's score (they never lift an unrelated product far).
-OPTION_MATCH_FACTOR = 1.15
-OPTION_MISMATCH_FACTOR = 0.9
-BRAND_FACTOR = 1.15
+# A product made for the other audience than the query names ("men's watches" and a product whose
+# name, category or tags say women's) keeps this share of its score (docs/retrieval.md: +0.007 dev,
+# +0.018 held-out on the automatic queries that name an audience).
+AUDIENCE_MISMATCH_FACTOR = 0.8
+# A sorted search ("cheapest", "best rated") orders the products scoring at least this share of the
+# best match's score: the cheapest phone case, not the cheapest thing in the store.
+SORT_RELEVANCE = 0.8
 POPULARITY_WEIGHT = 0.1 / (RRF_K + 1)
 SMALL_CATALOG = 50_000  # up to this many products both rankings score every product
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -41,6 +48,28 @@ _STOP = frozenset(
     "a an the to of and or in on for is are be it i my me we our you your with something some that this these those "
     "need want looking look find get buy any good best nice new please can could would like just really very".split()
 )
+
+
+_MEN = re.compile(r"\b(?:men|mens|men's|man's|male|boys?|boys'|him|his)\b", re.I)
+_WOMEN = re.compile(r"\b(?:women|womens|women's|woman's|female|ladies|lady's|girls?|girls'|her)\b", re.I)
+
+
+def audience(text: str) -> str | None:
+    """"men" or "women" when the text names one of them and not the other, else None."""
+    men, women = _MEN.search(text) is not None, _WOMEN.search(text) is not None
+    return "men" if men and not women else "women" if women and not men else None
+
+
+def product_audience(product: CatalogProduct) -> str | None:
+    tags = product.attributes.get("tags")
+    words = " ".join(str(t) for t in tags) if isinstance(tags, list) else ""
+    return audience(" ".join([product.name, (product.category or "").replace("Mens ", "Men's ").replace("Womens ", "Women's "), words]))
+
+
+def rating_of(product: CatalogProduct) -> float | None:
+    """The catalog's own rating (`attributes.rating`, as DummyJSON has), if it has one."""
+    value = product.attributes.get("rating")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def tokenize(text: str) -> list[str]:
@@ -86,7 +115,9 @@ def lexical_text(product: CatalogProduct) -> str:
 
 @dataclass
 class SearchFilters:
-    """Hard constraints from tool arguments (all optional)."""
+    """Exact constraints from tool arguments (all optional). `sources` and `product_ids` are the
+    scope searched (the store's catalogs; the list a shopper is refining), not constraints a
+    closest match may miss."""
 
     min_price: float | None = None
     max_price: float | None = None
@@ -95,6 +126,15 @@ class SearchFilters:
     options: dict[str, str] = field(default_factory=dict)
     in_stock: bool = False
     sources: set[str] | None = None
+    product_ids: frozenset[str] | None = None
+
+    def scope(self) -> "SearchFilters":
+        """The same scope without any constraint."""
+        return SearchFilters(sources=self.sources, product_ids=self.product_ids)
+
+    @property
+    def constrained(self) -> bool:
+        return self != self.scope()
 
 
 @dataclass
@@ -114,6 +154,7 @@ class SearchHit:
     variants: list[dict[str, Any]]
     reason: str
     source: str
+    rating: float | None = None  # the catalog's own rating, where it has one
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -130,30 +171,58 @@ class SearchHit:
             "variants": self.variants,
             "reason": self.reason,
             "source": self.source,
+            "rating": self.rating,
         }
 
 
+def price_bounds(q: ParsedQuery, f: SearchFilters) -> tuple[float | None, float | None]:
+    """The price range: each bound from the arguments, else from the shopper's words."""
+    return (f.min_price if f.min_price is not None else q.min_price, f.max_price if f.max_price is not None else q.max_price)
+
+
+def _option_ok(v: CatalogVariant, name: str, wanted: str) -> bool:
+    have = next((val for key, val in v.options.items() if key.lower() == name.lower()), None)
+    return have is not None and normalise(str(have)) == normalise(str(wanted))
+
+
 def _variant_ok(v: CatalogVariant, q: ParsedQuery, f: SearchFilters) -> bool:
-    low = max(x for x in (q.min_price, f.min_price, 0.0) if x is not None)
-    high = min((x for x in (q.max_price, f.max_price) if x is not None), default=math.inf)
-    if not (low <= v.price <= high):
+    low, high = price_bounds(q, f)
+    if not ((low or 0.0) <= v.price <= (math.inf if high is None else high)):
         return False
     if (q.in_stock or f.in_stock) and not v.available:
         return False
-    for name, wanted in f.options.items():
-        have = next((val for key, val in v.options.items() if key.lower() == name.lower()), None)
-        if have is None or normalise(str(have)) != normalise(str(wanted)):
-            return False
-    return True
+    return all(_option_ok(v, name, wanted) for name, wanted in f.options.items())
 
 
-def _satisfies(v: CatalogVariant, value: str, names: set[str]) -> bool:
-    return any(name in v.options and normalise(str(v.options[name])) == value for name in names)
+def _product_ok(product: CatalogProduct, f: SearchFilters) -> bool:
+    if f.brand and normalise(product.brand or "") != normalise(f.brand):
+        return False
+    return not f.category or normalise(f.category) in normalise(product.category or "")
 
 
-def _matched_options(v: CatalogVariant, hint_groups: list[tuple[str, set[str]]]) -> str:
-    matched = [f"{name} {v.options[name]}" for value, names in hint_groups for name in sorted(names) if _satisfies(v, value, {name})]
-    return ", ".join(dict.fromkeys(matched))
+def missed_filters(product: CatalogProduct, parsed: ParsedQuery, filters: SearchFilters) -> list[dict[str, Any]]:
+    """Each constraint `product` misses, with what was asked and what the product has: what a reply
+    needs to say that a closest match lies outside the shopper's constraints."""
+    missed: list[dict[str, Any]] = []
+    if filters.brand and normalise(product.brand or "") != normalise(filters.brand):
+        missed.append({"filter": "brand", "wanted": filters.brand, "has": product.brand})
+    if filters.category and normalise(filters.category) not in normalise(product.category or ""):
+        missed.append({"filter": "category", "wanted": filters.category, "has": product.category})
+    prices = [v.price for v in product.variants]
+    low, high = price_bounds(parsed, filters)
+    if low is not None and prices and max(prices) < low:
+        missed.append({"filter": "min_price", "wanted": low, "has": max(prices)})
+    if high is not None and prices and min(prices) > high:
+        missed.append({"filter": "max_price", "wanted": high, "has": min(prices)})
+    if (parsed.in_stock or filters.in_stock) and not any(v.available for v in product.variants):
+        missed.append({"filter": "in_stock", "wanted": True, "has": False})
+    for name, wanted in filters.options.items():
+        if not any(_option_ok(v, name, wanted) for v in product.variants):
+            have = sorted({str(val) for v in product.variants for key, val in v.options.items() if key.lower() == name.lower()})
+            missed.append({"filter": f"options.{name}", "wanted": wanted, "has": have})
+    if not missed and product.variants and not any(_variant_ok(v, parsed, filters) for v in product.variants):
+        missed.append({"filter": "combination", "wanted": "one item meeting every filter", "has": None})
+    return missed
 
 
 class ProductSearch:
@@ -172,7 +241,8 @@ class ProductSearch:
         self.rrf_k = RRF_K
         self.popularity_weight = POPULARITY_WEIGHT  # a tie-breaker: ~0.002 of cosine at most
         self.lexical_gate = LEXICAL_GATE
-        self.dims = [{name for v in p.variants for name in v.options} for p in products]
+        self.audiences = [product_audience(p) for p in products]
+        self.ratings = [rating_of(p) for p in products]
         self._source_masks: dict[frozenset[str], tuple[np.ndarray, RowSelection | None]] = {}
         corpus = [tokenize(lexical_text(p)) for p in products]
         self.doc_tokens = [set(doc) for doc in corpus]
@@ -197,6 +267,13 @@ class ProductSearch:
             [math.log1p(max(p.popularity, 0.0)) / math.log1p(top_pop[p.source]) if top_pop[p.source] > 0 else 0.0 for p in products]
         )
 
+    def _rows_of(self, mask: np.ndarray) -> RowSelection | None:
+        """The index rows holding the products in `mask` (an exact index only: `select_rows`)."""
+        if self.index is None or not self.index.ids:
+            return None
+        in_store = self.row_to_pos >= 0
+        return self.index.select_rows(np.flatnonzero(in_store & mask[np.where(in_store, self.row_to_pos, 0)]))
+
     def _from_sources(self, sources: set[str]) -> tuple[np.ndarray, RowSelection | None]:
         """Which products come from `sources` (a mask), and the index rows that hold them (for
         an exact index), kept per set of sources."""
@@ -204,12 +281,18 @@ class ProductSearch:
         known = self._source_masks.get(key)
         if known is None:
             mask = np.array([p.source in key for p in self.products], dtype=bool)
-            rows = None
-            if self.index is not None and self.index.ids:
-                in_store = self.row_to_pos >= 0
-                rows = self.index.select_rows(np.flatnonzero(in_store & mask[np.where(in_store, self.row_to_pos, 0)]))
-            known = self._source_masks[key] = (mask, rows)
+            known = self._source_masks[key] = (mask, self._rows_of(mask))
         return known
+
+    def _scope(self, filters: SearchFilters) -> tuple[np.ndarray | None, RowSelection | None]:
+        """The products a search may return (None: all) and the index rows that hold them."""
+        mask, rows = self._from_sources(filters.sources) if filters.sources else (None, None)
+        if filters.product_ids is not None:
+            listed = np.zeros(len(self.products), dtype=bool)
+            listed[[self.by_id[pid] for pid in filters.product_ids if pid in self.by_id]] = True
+            mask = listed if mask is None else mask & listed
+            rows = self._rows_of(mask)
+        return mask, rows
 
     def dense_ranking(self, text: str, depth: int, rows: RowSelection | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(product positions, cosine scores), best first, at most `depth` of them (among `rows`)."""
@@ -274,14 +357,24 @@ class ProductSearch:
         return share if share >= self.lexical_gate else 0.0
 
     def parse(self, query: str, mode: Mode = "hybrid") -> ParsedQuery:
-        """The filters read from `query` and the text left for retrieval (the text the dense
-        ranking embeds)."""
-        return parse_query(query, self.vocab) if mode == "hybrid" else ParsedQuery(text=query)
+        """The price and stock filters read from `query` and the text left for retrieval (the
+        text the rankings read)."""
+        return parse_query(query) if mode == "hybrid" else ParsedQuery(text=query)
 
     def search(
-        self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: Mode = "hybrid", parsed: ParsedQuery | None = None
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        mode: Mode = "hybrid",
+        parsed: ParsedQuery | None = None,
+        sort: Sort = "relevance",
     ) -> list[SearchHit]:
-        """`parsed`: `self.parse(query, mode)`, if the caller has it."""
+        """The k best products inside `filters`; with `sort`, only those scoring at least
+        SORT_RELEVANCE of the best, the k first by price or rating ("rating" ranks by relevance
+        where none of them has a rating). `parsed`: `self.parse(query, mode)`, if the caller has it."""
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(SORTS)}")
         filters = filters or SearchFilters()
         parsed = parsed or self.parse(query, mode)
         depth = len(self.products) if len(self.products) <= SMALL_CATALOG else 1000
@@ -290,9 +383,9 @@ class ProductSearch:
         # (dense rank, then lexical rank).
         fused = np.zeros(len(self.products))
         found_at = np.full(len(self.products), len(self.products) * 2, dtype=np.int64)
-        # Only the store's own catalogs when `sources` is set: other products never reach the loop
-        # below, and an exact index scores only theirs (the same cosines).
-        in_sources, rows = self._from_sources(filters.sources) if filters.sources else (None, None)
+        # Only the products in scope (the store's own catalogs, a list being refined): others never
+        # reach the loop below, and an exact index scores only theirs (the same cosines).
+        in_scope, rows = self._scope(filters)
         # Each ranking holds a product at most once, so plain fancy-index updates do (ufunc.at is slow).
         if mode in ("hybrid", "dense"):
             positions, scores = self.dense_ranking(parsed.text, depth, rows)
@@ -306,70 +399,70 @@ class ProductSearch:
             fused[positions] += weight * self._fusion_parts(scores, top) if mode == "hybrid" else scores
             found_at[positions] = np.minimum(found_at[positions], len(self.products) + np.arange(len(positions)))
         found = found_at < len(self.products) * 2
-        if in_sources is not None:
-            found &= in_sources
+        if in_scope is not None:
+            found &= in_scope
         candidates = np.flatnonzero(found)
         candidates = candidates[np.lexsort((found_at[candidates], -fused[candidates]))]
-        brand_hints = {normalise(b) for b in parsed.brands}
-        groups: dict[str, set[str]] = {}
-        for name, values in parsed.options.items():
-            for value in values:
-                key = normalise(value) if name not in self.vocab.boolean_names else f"{name}={normalise(value)}"
-                groups.setdefault(key, set()).add(name)
-        hint_groups = [(key.split("=", 1)[-1], names) for key, names in groups.items()]
-        results: list[tuple[float, int, list[CatalogVariant], list[str]]] = []
-        max_factor = OPTION_MATCH_FACTOR * BRAND_FACTOR if mode == "hybrid" else 1.0
+        wanted_audience = audience(parsed.text) if mode == "hybrid" else None
         max_bonus = self.popularity_weight if mode == "hybrid" else 0.0
+        results: list[tuple[float, int, list[CatalogVariant]]] = []
         best_scores: list[float] = []  # min-heap of the k best scores so far
-        kth_best = -math.inf
+        floor = -math.inf  # no candidate below it can be listed
+        best_score = -math.inf
         for pos, score in zip(candidates.tolist(), fused[candidates].tolist()):
-            # Candidates come best first and bonuses are bounded: stop once none can reach the top k.
-            if len(results) >= k and score * max_factor + max_bonus < kth_best:
+            # Candidates come best first and adjustments only lower a score (but for the bounded
+            # popularity bonus): stop once none can reach the list.
+            if score + max_bonus < floor:
                 break
             product = self.products[pos]
-            if filters.brand and normalise(product.brand or "") != normalise(filters.brand):
-                continue
-            if filters.category and normalise(filters.category) not in normalise(product.category or ""):
+            if not _product_ok(product, filters):
                 continue
             variants = [v for v in product.variants if _variant_ok(v, parsed, filters)]
             if not variants:
                 continue
-            why: list[str] = []
             if mode == "hybrid":
-                if hint_groups and any(n in product_dims for _, names in hint_groups for n in names for product_dims in [self.dims[pos]]):
-                    # Score each variant by how many of the named values it has ("red", "size 10");
-                    # keep the best variants and scale the product by the share matched. Products
-                    # without any of the options named (a blanket for "soft") are left as they are.
-                    counts = [sum(_satisfies(v, value, names) for value, names in hint_groups) for v in variants]
-                    best = max(counts)
-                    if best > 0:
-                        variants = [v for v, c in zip(variants, counts) if c == best]
-                        why.append(_matched_options(variants[0], hint_groups))
-                    score *= OPTION_MISMATCH_FACTOR + (OPTION_MATCH_FACTOR - OPTION_MISMATCH_FACTOR) * best / len(hint_groups)
-                if brand_hints and normalise(product.brand or "") in brand_hints:
-                    score *= BRAND_FACTOR
-                    why.append(f"brand {product.brand}")
+                if wanted_audience is not None and self.audiences[pos] not in (None, wanted_audience):
+                    score *= AUDIENCE_MISMATCH_FACTOR
                 score += self.popularity_weight * float(self.popularity[pos])
-            results.append((score, pos, variants, why))
+            results.append((score, pos, variants))
+            best_score = max(best_score, score)
             if len(best_scores) < k:
                 heapq.heappush(best_scores, score)
             else:
                 heapq.heappushpop(best_scores, score)
             if len(best_scores) >= k:
-                kth_best = best_scores[0]
+                # a sorted search also needs every product within SORT_RELEVANCE of the best
+                floor = best_scores[0] if sort == "relevance" else min(best_scores[0], SORT_RELEVANCE * best_score)
         results.sort(key=lambda r: (-r[0], r[1]))
+        pool = [r for r in results if r[0] >= SORT_RELEVANCE * best_score] if sort != "relevance" else []
+        if sort == "rating" and all(self.ratings[pos] is None for _, pos, _ in pool):
+            pool = []  # no ratings in this catalog: by relevance
+        if pool:
+            results = sorted(pool, key=lambda r: self._sort_key(sort, r))
         words = set(tokenize(parsed.text))  # what each hit's "matches ..." reason is checked against
-        return [self._hit(words, parsed, filters, score, pos, variants, why) for score, pos, variants, why in results[:k]]
+        return [self._hit(words, parsed, filters, score, pos, variants) for score, pos, variants in results[:k]]
 
-    def _hit(self, words: set[str], parsed: ParsedQuery, filters: SearchFilters, score: float, pos: int, variants: list[CatalogVariant], why: list[str]) -> SearchHit:
+    def _sort_key(self, sort: Sort, result: tuple[float, int, list[CatalogVariant]]) -> tuple[float, float, int]:
+        score, pos, variants = result
+        cheapest = min(v.price for v in variants)
+        if sort == "price_asc":
+            return (cheapest, -score, pos)
+        if sort == "price_desc":
+            return (-max(v.price for v in variants), -score, pos)
+        rating = self.ratings[pos]  # unrated products after the rated ones, by relevance
+        return (-(rating if rating is not None else -math.inf), -score, pos)
+
+    def missed(self, product_id: str, query: str, filters: SearchFilters) -> list[dict[str, Any]]:
+        """`missed_filters` for a product of this catalog and a query's own price words."""
+        return missed_filters(self.products[self.by_id[product_id]], self.parse(query), filters)
+
+    def _hit(self, words: set[str], parsed: ParsedQuery, filters: SearchFilters, score: float, pos: int, variants: list[CatalogVariant]) -> SearchHit:
         product = self.products[pos]
         ordered = sorted(variants, key=lambda v: (not v.available, v.price))
         best = ordered[0]
         matched = [w for w in self.name_tokens[pos] if w in words]
         reason = [f"matches {', '.join(repr(w) for w in matched[:4])}" if matched else "similar in meaning to your request"]
-        reason.extend(why)
-        low = parsed.min_price if parsed.min_price is not None else filters.min_price
-        high = parsed.max_price if parsed.max_price is not None else filters.max_price
+        low, high = price_bounds(parsed, filters)
         if low is not None or high is not None:
             reason.append(f"{'from ' + f'${best.price:.2f}' if len(ordered) > 1 else f'${best.price:.2f}'} fits your budget")
         reason.append("in stock" if best.available else "currently sold out")
@@ -387,4 +480,5 @@ class ProductSearch:
             variants=[v.as_dict() for v in ordered[:5]],
             reason="; ".join(reason),
             source=product.source,
+            rating=self.ratings[pos],
         )

@@ -175,24 +175,30 @@ class CatalogSearch:
             log.warning("the product index is %d products behind the store; run `shopbot index`", stale)
         return cls(db, products, index, embedder, descriptions, describer_dir=settings.models_dir / "describer")
 
-    def search(self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: str = "hybrid") -> list[SearchHit]:
-        return self.engine.search(query, k, filters, mode)  # type: ignore[arg-type]
+    def search(self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: str = "hybrid", sort: str = "relevance") -> list[SearchHit]:
+        return self.engine.search(query, k, filters, mode, sort=sort)  # type: ignore[arg-type]
 
-    async def asearch(self, query: str, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
-        """`search` from the event loop. Only the query's encoder pass (when its vector is not
-        cached) goes to a worker thread: the rest of a search over a catalog of up to
-        SMALL_CATALOG products is Python holding the interpreter lock plus sub-millisecond numpy
-        and FAISS calls, which a worker thread would not take off the loop, only queue behind
-        other sessions' work (as the engine's decisions, bot/engine.py `ShopEngine._decide`).
-        Larger catalogs, and embedders without a query cache, search in a thread."""
+    async def asearch(
+        self, query: str, k: int = 10, filters: SearchFilters | None = None, sort: str = "relevance", *, unfiltered: bool = False
+    ) -> list[SearchHit]:
+        """`search` from the event loop (`unfiltered`: without the price and stock words the query
+        states, as the closest match outside them is found). Only the query's encoder pass (when
+        its vector is not cached) goes to a worker thread: the rest of a search over a catalog of
+        up to SMALL_CATALOG products is Python holding the interpreter lock plus sub-millisecond
+        numpy and FAISS calls, which a worker thread would not take off the loop, only queue
+        behind other sessions' work (as the engine's decisions, bot/engine.py
+        `ShopEngine._decide`). Larger catalogs, and embedders without a query cache, search in a
+        thread."""
         engine = self.engine
+        parsed = engine.parse(query)
+        if unfiltered:
+            parsed = parsed.unconstrained()
         query_cached = getattr(self.embedder, "query_cached", None)
         if query_cached is None or len(engine.products) > SMALL_CATALOG:
-            return await asyncio.to_thread(self.search, query, k, filters)
-        parsed = engine.parse(query)
+            return await asyncio.to_thread(engine.search, query, k, filters, "hybrid", parsed, sort)  # type: ignore[arg-type]
         if engine.index is not None and engine.index.ids and not query_cached(parsed.text):
             await asyncio.to_thread(self.embedder.embed_query, parsed.text)
-        return engine.search(query, k, filters, parsed=parsed)
+        return engine.search(query, k, filters, parsed=parsed, sort=sort)  # type: ignore[arg-type]
 
     def vector_of(self, product_id: str):  # type: ignore[no-untyped-def]
         if self.index is None:

@@ -116,10 +116,59 @@ def test_a_sources_filter_ranks_as_if_the_other_catalogs_were_skipped(catalog: C
             assert [(h.id, h.item_id, h.score) for h in got] == [(h.id, h.item_id, h.score) for h in expected], (query, mode)
 
 
-def test_option_words_pick_the_matching_variant(catalog: CatalogSearch) -> None:
-    hit = next(h for h in catalog.search("red running shoes", 5) if h.name == "Running Shoes")
-    assert hit.options.get("color") == "red"
-    assert "color red" in hit.reason
+def test_argument_bounds_win_over_the_words_and_every_filter_is_exact(catalog: CatalogSearch) -> None:
+    """A price in the query text filters, but where an argument gives the same bound the argument
+    wins; options, brand and stock filter every variant exactly."""
+    both = catalog.search("running shoes under $20", 10, SearchFilters(max_price=500))
+    assert any(h.name == "Running Shoes" for h in both) and all(h.price <= 500 for h in both)
+    words_only = catalog.search("running shoes under $20", 10)
+    assert all(h.price <= 20 for h in words_only)
+    hits = catalog.search("running shoes", 5, SearchFilters(options={"color": "red"}, in_stock=True))
+    assert hits and all(v["options"]["color"] == "red" and v["available"] for h in hits for v in h.variants)
+
+
+def test_sort_orders_the_relevant_products_by_price(catalog: CatalogSearch) -> None:
+    relevant = catalog.search("headphones", 10)
+    cheapest = catalog.search("headphones", 10, sort="price_asc")
+    assert [h.price for h in cheapest] == sorted(h.price for h in cheapest)
+    assert cheapest[0].name in {h.name for h in relevant[:3]}  # a pair of headphones, not the cheapest thing in the store
+    dearest = catalog.search("headphones", 10, sort="price_desc")
+    assert dearest[0].price == max(h.price for h in dearest)
+    # The demo store has no ratings: "rating" ranks by relevance there.
+    assert [h.id for h in catalog.search("headphones", 5, sort="rating")] == [h.id for h in relevant[:5]]
+    with pytest.raises(ValueError, match="unknown sort"):
+        catalog.search("headphones", 5, sort="newest")  # type: ignore[arg-type]
+
+
+def test_product_ids_search_only_the_list_being_refined(catalog: CatalogSearch) -> None:
+    shown = catalog.search("something for the kitchen", 5)
+    ids = frozenset(h.id for h in shown)
+    refined = catalog.search("anything", 10, SearchFilters(product_ids=ids, max_price=60))
+    assert refined and {h.id for h in refined} <= ids and all(h.price <= 60 for h in refined)
+    assert catalog.search("dog bed", 5, SearchFilters(product_ids=frozenset())) == []
+
+
+def test_audience_named_in_the_query_ranks_the_other_audience_lower(catalog: CatalogSearch) -> None:
+    """"men's watch" in a catalog of a women's and a men's watch with the same words otherwise:
+    the women's one keeps AUDIENCE_MISMATCH_FACTOR of its score."""
+    from retrieval.search import AUDIENCE_MISMATCH_FACTOR, ProductSearch, audience
+
+    assert audience("men's wrist watch") == "men" and audience("a gift for her") == "women" and audience("watch") is None
+    products = [
+        product_from_dict({"product_id": "w", "name": "Women's Wrist Watch", "category": "Womens Watches", "price": 20}, "t"),
+        product_from_dict({"product_id": "m", "name": "Steel Wrist Watch", "category": "Mens Watches", "price": 20}, "t"),
+    ]
+    from retrieval.search import document_text
+
+    vectors = catalog.embedder.embed([document_text(p) for p in products])
+    engine = ProductSearch(products, VectorIndex.build(vectors, ["w", "m"], ["w", "m"], MODEL_NAME), catalog.embedder)
+    assert engine.audiences == ["women", "men"]
+    hits = {h.id: h.score for h in engine.search("men's wrist watch", 2)}
+    engine.audiences = [None, None]
+    blind = {h.id: h.score for h in engine.search("men's wrist watch", 2)}
+    assert hits["m"] == blind["m"] and hits["m"] > hits["w"]
+    popularity = engine.popularity_weight * float(engine.popularity[0])
+    assert hits["w"] == pytest.approx(AUDIENCE_MISMATCH_FACTOR * (blind["w"] - popularity) + popularity, abs=1e-5)
 
 
 async def test_search_from_the_loop_encodes_new_queries_in_a_thread(catalog: CatalogSearch) -> None:
@@ -175,6 +224,7 @@ async def test_search_tool_offers_the_closest_product_when_filters_exclude_every
     assert result.ok, result.text
     value = json.loads(result.text)
     assert value["hits"] == [] and value["closest_outside_filters"]["name"] == "Bluetooth Speaker"
+    assert value["closest_outside_filters"]["outside_filters"] == [{"filter": "max_price", "wanted": round(cheapest / 2, 2), "has": cheapest}]
     within = json.loads((await tools["search_products"].invoke(ctx, {"query": "bluetooth speaker", "max_price": cheapest + 1})).text)
     assert within["hits"][0]["name"] == "Bluetooth Speaker" and "closest_outside_filters" not in within
 

@@ -1,10 +1,13 @@
 """`search_products`: find products for a shopper's request (hybrid dense + BM25 search).
 
 The engine passes the loaded catalog in `ctx.services["catalog"]` (a
-`retrieval.service.CatalogSearch`, built by `shopbot index`). Filters come from the arguments and
-from the request's own words ("under $50", "in stock", "red", "size M"). Each hit is a widget
-product card: id, name, price, image, options, category, brand, score, plus the matching variants
-and a short reason.
+`retrieval.service.CatalogSearch`, built by `shopbot index`). Every constraint given as an
+argument filters exactly; a price or "in stock" in the request's own words ("under $50") filters
+too, and where an argument gives the same bound the argument wins. Each hit is a widget product
+card: id, name, price, image, options, category, brand, score, rating, the matching variants and a
+short reason. When no product inside the constraints is relevant enough, the best match outside
+them comes as `closest_outside_filters`, with `outside_filters`: which constraints it misses, what
+was asked and what it has (`[{"filter": "max_price", "wanted": 50, "has": 59.99}]`).
 """
 from __future__ import annotations
 
@@ -40,33 +43,33 @@ class ProductSearchResult:
     query: str
     hits: list[SearchHit]
     closest: SearchHit | None = None  # no hit passed the filters: the best match without them
+    missed: list[dict[str, Any]] | None = None  # the constraints `closest` misses
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"query": self.query, "hits": [h.as_dict() for h in self.hits]}
         if self.closest is not None:
-            out["closest_outside_filters"] = self.closest.as_dict()
+            out["closest_outside_filters"] = {**self.closest.as_dict(), "outside_filters": self.missed or []}
         return out
 
 
 Price = Annotated[float | None, Field(ge=0, le=1_000_000)]
-Sort = Literal["relevance", "price_asc", "price_desc", "rating"]
 
 
 @tool(label="Searching our products...")
 async def search_products(
     ctx: ToolContext,
-    query: Annotated[str, Field(min_length=1, max_length=500, description="What the shopper wants, in their words, such as 'waterproof hiking boots under $150'.")],
-    max_price: Annotated[Price, Field(description="Highest price in dollars, if the shopper gave one.")] = None,
-    min_price: Annotated[Price, Field(description="Lowest price in dollars, if the shopper gave one.")] = None,
-    brand: Annotated[str | None, Field(max_length=255, description="Only this brand.")] = None,
+    query: Annotated[str, Field(min_length=1, max_length=500, description="What the shopper wants, in their words, such as 'waterproof hiking boots'. Any language.")],
+    max_price: Annotated[Price, Field(description="Highest price in dollars, if the shopper gave one ('under $50', 'budget 50 bucks': 50). Filters exactly and wins over a price in the query text.")] = None,
+    min_price: Annotated[Price, Field(description="Lowest price in dollars, if the shopper gave one ('between 100 and 200 dollars': 100, with max_price 200). Filters exactly.")] = None,
+    brand: Annotated[str | None, Field(max_length=255, description="Only this brand (exact, case-insensitive).")] = None,
     category: Annotated[str | None, Field(max_length=255, description="Only products whose category path contains this, such as 'Headphones'.")] = None,
-    options: Annotated[dict[str, Annotated[str, Field(max_length=255)]] | None, Field(max_length=10, description="Required option values, such as {'color': 'red', 'size': 'M'}.")] = None,
+    options: Annotated[dict[str, Annotated[str, Field(max_length=255)]] | None, Field(max_length=10, description="Required option values, such as {'color': 'red', 'size': 'M'}: only items with exactly these.")] = None,
     in_stock_only: Annotated[bool, Field(description="Only items that are in stock.")] = False,
-    sort: Annotated[Sort, Field(description="'price_asc' for the cheapest first, 'price_desc' for the dearest first, else by relevance.")] = "relevance",
-    product_ids: Annotated[list[Annotated[str, Field(max_length=64)]] | None, Field(max_length=50, description="Search only among these products, such as the list just shown ('which of those are under $70?').")] = None,
     k: Annotated[int, Field(ge=1, le=20, description="How many products to return.")] = 5,
+    sort: Annotated[Literal["relevance", "price_asc", "price_desc", "rating"], Field(description="Order of the relevant products: 'relevance' (default); 'price_asc' for 'cheapest'/'cheaper'; 'price_desc' for 'most expensive'; 'rating' for 'best rated' (where the catalog has ratings, else relevance).")] = "relevance",
+    product_ids: Annotated[list[Annotated[str, Field(max_length=64)]] | None, Field(max_length=50, description="Search only among these product ids: the list just shown, when the shopper refines it ('those under $70', 'any in blue?', 'which is cheapest?').")] = None,
 ) -> ProductSearchResult:
-    """Search the store's products for what the shopper describes; returns products with the matching variant items, their prices, availability and a short reason."""
+    """Search the store's products for what the shopper describes; returns products with the matching variant items, their prices, availability and a short reason, or the closest product outside the constraints with the constraints it misses."""
     catalog = catalog_service(ctx)
     filters = SearchFilters(
         min_price=min_price,
@@ -76,21 +79,19 @@ async def search_products(
         options=dict(options or {}),
         in_stock=in_stock_only,
         sources=ctx.services.get("catalog_sources"),
+        product_ids=frozenset(product_ids) if product_ids is not None else None,
     )
-    wanted = set(product_ids or [])
-    hits = await catalog.asearch(query, 50 if wanted else k, filters)
-    if wanted:  # a refinement of the list shown: only those products
-        hits = [h for h in hits if h.id in wanted][:k]
-    if sort in ("price_asc", "price_desc"):
-        hits = sorted(hits, key=lambda h: (h.price is None, h.price or 0.0), reverse=sort == "price_desc")
-    constrained = filters != SearchFilters(sources=filters.sources) or bool(wanted)
-    if not constrained:  # nothing filtered out: the hits are the best matches already
-        floor = LIST_RELEVANCE * hits[0].score if hits else 0.0
+    hits = await catalog.asearch(query, k, filters, sort)
+    if not filters.constrained and not catalog.engine.parse(query).constrained:
+        # nothing filtered out: the hits are the best matches already
+        floor = LIST_RELEVANCE * max((h.score for h in hits), default=0.0)
         return ProductSearchResult(query=query, hits=[h for h in hits if h.score >= floor])
-    best = await catalog.asearch(query, 1, SearchFilters(sources=filters.sources))
+    scope = filters.scope()
+    best = await catalog.asearch(query, 1, scope, unfiltered=True)
     if not best:
         return ProductSearchResult(query=query, hits=hits)
     floor = RELATIVE_RELEVANCE * best[0].score
     relevant = [h for h in hits if h.score >= floor]
-    closest = best[0] if not relevant and best[0].id not in {h.id for h in hits} else None
-    return ProductSearchResult(query=query, hits=relevant, closest=closest)
+    if relevant or best[0].id in {h.id for h in hits}:
+        return ProductSearchResult(query=query, hits=relevant)
+    return ProductSearchResult(query=query, hits=[], closest=best[0], missed=catalog.engine.missed(best[0].id, query, filters))
