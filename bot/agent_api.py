@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from bot import analytics, events, handoff_store
 from bot.agents import Agent, AgentError, authenticate_agent, issue_agent_token, verify_agent_token, TOKEN_TTL_S
 from bot.handoff import Action, HandoffError, Mode
-from bot.sessions import UnknownSession, load_session
+from bot.sessions import UnknownSession, languages_of, load_session
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class LoginResponse(BaseModel):
 class ConversationSummary(BaseModel):
     conversation_id: str
     state: str
+    language: str = Field("en", description="the shopper's language (bot/language.py), e.g. en, zh-CN, es")
     agent: str | None = None
     reason: str | None = None
     summary: str | None = None
@@ -59,6 +60,7 @@ class ConversationSummary(BaseModel):
 class ConversationDetail(BaseModel):
     conversation_id: str
     state: str
+    language: str = Field("en", description="the shopper's language (bot/language.py)")
     agent: str | None = None
     reason: str | None = None
     summary: str | None = None
@@ -103,6 +105,11 @@ class ReasonCount(BaseModel):
     count: int
 
 
+class LanguageCount(BaseModel):
+    language: str
+    conversations: int
+
+
 class AnalyticsResponse(BaseModel):
     """Aggregates over stored conversations; definitions in docs/agents.md ("Analytics")."""
 
@@ -121,6 +128,7 @@ class AnalyticsResponse(BaseModel):
     moderation_by_action: list[ModerationCount]
     moderation_by_reason: list[ModerationCount]
     handoffs_by_reason: list[ReasonCount]
+    languages: list[LanguageCount] = Field(description="conversations in the window by the shopper's language")
     series: list[AnalyticsPoint]
 
 
@@ -134,6 +142,7 @@ def _analytics_response(report: analytics.Report) -> AnalyticsResponse:
         moderation_by_action=[ModerationCount(**m) for m in report.moderation_by_action],
         moderation_by_reason=[ModerationCount(**m) for m in report.moderation_by_reason],
         handoffs_by_reason=[ReasonCount(**r) for r in report.handoffs_by_reason],
+        languages=[LanguageCount(**lang) for lang in report.languages],
         series=[
             AnalyticsPoint(
                 start=p.start.isoformat(), turns=p.turns, replies=p.replies, latency_p50_ms=p.latency_p50_ms,
@@ -206,6 +215,7 @@ def agent_router() -> APIRouter:
     ) -> list[ConversationSummary]:
         db = request.app.state.db
         entries = await handoff_store.list_conversations(db, mode=state, agent=agent, flagged=flagged)
+        languages = await languages_of(db, [entry.conversation_id for entry in entries])
         out = []
         for entry in entries:
             recent = await events.after(db, entry.conversation_id, 0, limit=1000)
@@ -213,6 +223,7 @@ def agent_router() -> APIRouter:
                 ConversationSummary(
                     conversation_id=entry.conversation_id,
                     state=entry.ownership.mode.value,
+                    language=languages.get(entry.conversation_id, "en"),
                     agent=entry.ownership.agent,
                     reason=entry.ownership.reason,
                     summary=entry.ownership.summary,
@@ -234,6 +245,7 @@ def agent_router() -> APIRouter:
         return ConversationDetail(
             conversation_id=conversation_id,
             state=ownership.mode.value,
+            language=record.state.language,
             agent=ownership.agent,
             reason=ownership.reason,
             summary=ownership.summary,

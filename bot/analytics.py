@@ -15,7 +15,9 @@ docs/agents.md):
   table holds for them (its category: the part before ":", e.g. "moderation", "frustration");
 - tools: tool results in the engine state of conversations with events in the window (the state
   keeps no time per call), errors being results that start with "Error:";
-- moderation: stored `moderation` events by action and by their stored reason.
+- moderation: stored `moderation` events by action and by their stored reason;
+- languages: the conversations above by the shopper's language (`conversations.language`, the
+  sticky per-conversation choice of bot/language.py; "en" until a message had letters to go by).
 
 Counts run in SQL (SQLite and PostgreSQL); only the latency percentiles are taken in Python from
 the per-turn (message, reply) times the query returns.
@@ -33,6 +35,7 @@ from sqlalchemy.orm import aliased
 from bot.db import Database
 from bot.events import EventRow
 from bot.handoff_store import OwnershipRow
+from bot.sessions import ConversationRow
 
 Bucket = Literal["hour", "day"]
 BUCKET_SIZE: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -75,6 +78,7 @@ class Report:
     moderation_by_action: list[dict[str, Any]] = field(default_factory=list)  # {"action", "count"}
     moderation_by_reason: list[dict[str, Any]] = field(default_factory=list)  # {"action", "reason", "count"}
     handoffs_by_reason: list[dict[str, Any]] = field(default_factory=list)  # {"reason", "count"}
+    languages: list[dict[str, Any]] = field(default_factory=list)  # {"language", "conversations"}
     series: list[Point] = field(default_factory=list)
 
     @property
@@ -147,6 +151,14 @@ async def compute(db: Database, since: datetime | None = None, bucket: Bucket = 
         row = (await session.execute(select(func.count(), func.coalesce(func.sum(case((human, 1), else_=0)), 0)).select_from(active))).one()
         report.conversations, report.handed_off = int(row[0]), int(row[1])
         report.contained = report.conversations - report.handed_off
+        language = ConversationRow.language.label("language")
+        by_language = (
+            select(language, func.count()).where(ConversationRow.session_id.in_(select(active.c.sid))).group_by(language)
+        )
+        report.languages = [
+            {"language": str(lang), "conversations": int(n)}
+            for lang, n in sorted((await session.execute(by_language)).all(), key=lambda x: (-int(x[1]), str(x[0])))
+        ]
 
         # Turns, replies and handoff events per bucket.
         key = _bucket_sql(db, e.created_at, bucket).label("bucket")

@@ -21,7 +21,8 @@ from typing import Any
 
 from bot.conversation import SAY, Command, ConversationView
 from bot.db import Database
-from bot.grounding import SAFE_REPLY, StreamGuard, ungrounded
+from bot import engine_replies as R
+from bot.grounding import StreamGuard, ungrounded
 from bot.replies import Reply, render
 from bot.settings import Settings
 from bot.turns import ConversationState, DeltaEvent, HandoffEvent, ReplyEvent, StatusEvent, ToolResultEvent, TurnEvent
@@ -111,14 +112,16 @@ class ShopEngine:
             reply = Reply(text_out)
             yield ReplyEvent(text_out, [], [])
         else:
-            reply = render(view, reply_command, self.policy_text)
+            lang = state.language
+            reply = render(view, reply_command, self.policy_text, lang)
             text_out = reply.text
             if ungrounded(text_out, state.messages, [self.policy_text]):
                 log.warning("reply refused by the grounding check: %s", ungrounded(text_out, state.messages, [self.policy_text]))
-                reply, text_out = Reply(SAFE_REPLY, understood=False), SAFE_REPLY
+                reply = Reply(R.safe_reply(lang=lang), understood=False)
+                text_out = reply.text
             state.failures = 0 if reply.understood else state.failures + 1
             if state.failures >= MAX_FAILURES and handoff is None:
-                reply = Reply("I'm not getting this right, so I'm passing you to a human colleague.")
+                reply = Reply(R.not_understood_handoff(lang=state.language))
                 text_out = reply.text
                 handoff = HandoffEvent(reason="not_understood", summary="The assistant could not understand the shopper's requests.")
             state.pending_action = reply.pending_action if reply.pending_action is not None else None
@@ -193,7 +196,7 @@ class ShopEngine:
                 yield DeltaEvent(word)
         text = "".join(pieces).strip()
         if not text:
-            text = SAFE_REPLY
+            text = R.safe_reply(lang=state.language)
             yield DeltaEvent(text)
         state.failures = 0
         state.messages.append({"role": "assistant", "content": text, "act": {"verb": "reply", "name": SAY, "arguments": {}}})

@@ -3,10 +3,16 @@
 The transcript simulator (training/simulator.py) and the live engine (bot/engine.py) write the
 assistant's words with the same functions, so what the model learns from is what it says.
 Inputs are tau-bench-shaped dicts (the JSON the store tools return).
+
+Every template takes `lang` (one of `bot.i18n.LANGUAGES`, default English): the words come from
+the message catalog (bot/locales/), the facts (ids, names, prices, options, addresses) are
+inserted as the tools returned them, in every language.
 """
 from __future__ import annotations
 
 from typing import Any
+
+from bot.i18n import text, word
 
 Dict = dict[str, Any]
 
@@ -19,25 +25,27 @@ def describe_options(options: Dict) -> str:
     return ", ".join(str(v) for v in options.values())
 
 
-def describe_item(item: Dict) -> str:
+def describe_item(item: Dict, *, lang: str = "en") -> str:
     """'Water Bottle (item 6469567736: 1000ml, glass, blue)'."""
-    return f"{item['name']} (item {item['item_id']}: {describe_options(item.get('options', {}))})"
+    return text("item", lang, name=item["name"], item_id=item["item_id"], options=describe_options(item.get("options", {})))
 
 
-def describe_payment(method: Dict) -> str:
+def describe_payment(method: Dict, *, lang: str = "en") -> str:
     source = method.get("source", "")
     if source == "credit_card":
-        return f"the {method.get('brand', 'credit')} card ending in {method.get('last_four', '')} ({method['id']})"
+        brand = method.get("brand", text("payment_card_brand", lang))
+        return text("payment_card", lang, brand=brand, last_four=method.get("last_four", ""), id=method["id"])
     if source == "gift_card":
         balance = method.get("balance")
-        tail = f", balance {money(balance)}" if isinstance(balance, (int, float)) else ""
-        return f"the gift card ({method['id']}{tail})"
+        tail = text("payment_gift_card_balance", lang, balance=money(balance)) if isinstance(balance, (int, float)) else ""
+        return text("payment_gift_card", lang, id=method["id"], balance=tail)
     if source == "paypal":
-        return f"PayPal ({method['id']})"
-    return str(method.get("id", "that payment method"))
+        return text("payment_paypal", lang, id=method["id"])
+    return str(method.get("id", text("payment_unknown", lang)))
 
 
 def describe_address(address: Dict) -> str:
+    """An address as the store holds it (the same in every language)."""
     line2 = f", {address['address2']}" if address.get("address2") else ""
     return (
         f"{address.get('address1', '')}{line2}, {address.get('city', '')}, {address.get('state', '')} "
@@ -45,286 +53,288 @@ def describe_address(address: Dict) -> str:
     )
 
 
+def _items(items: list[Dict], lang: str) -> str:
+    return "; ".join(describe_item(i, lang=lang) for i in items)
+
+
 # -- authentication ------------------------------------------------------------------------------
 
-def greeting() -> str:
-    return "Hi! I can help with your orders, returns, exchanges, your account and our products. What can I do for you?"
+def greeting(*, lang: str = "en") -> str:
+    return text("greeting", lang)
 
 
-def ask_auth() -> str:
-    return (
-        "I can help with that. First I need to verify your identity: please give me the email on your "
-        "account, or your first name, last name and zip code."
-    )
+def ask_auth(*, lang: str = "en") -> str:
+    return text("ask_auth", lang)
 
 
-def auth_failed(method: str) -> str:
-    if method == "email":
-        return (
-            "I could not find an account with that email. Could you check it, or give me your first name, "
-            "last name and zip code instead?"
-        )
-    return (
-        "I could not find an account with that name and zip code. Could you check them, or give me the "
-        "email on your account instead?"
-    )
+def auth_failed(method: str, *, lang: str = "en") -> str:
+    return text("auth_failed_email" if method == "email" else "auth_failed_name_zip", lang)
 
 
-def ask_how_help(user: Dict) -> str:
-    first = user.get("name", {}).get("first_name", "")
-    return f"Thanks, {first}, you are verified. How can I help you today?"
+def ask_how_help(user: Dict, *, lang: str = "en") -> str:
+    return text("ask_how_help", lang, first_name=user.get("name", {}).get("first_name", ""))
 
 
 # -- orders --------------------------------------------------------------------------------------
 
-def ask_order_id(user: Dict, purpose: str) -> str:
+def ask_order_id(user: Dict, purpose: str, *, lang: str = "en") -> str:
     orders = ", ".join(user.get("orders", []))
-    return f"Which order would you like to {purpose}? Your orders are: {orders}."
+    return text("ask_order_id", lang, purpose=word("purpose", purpose, lang), orders=orders)
 
 
-def order_summary(order: Dict) -> str:
-    items = "; ".join(describe_item(i) for i in order.get("items", []))
-    return f"Order {order['order_id']} is {order['status']}. It contains: {items}."
+def order_summary(order: Dict, *, lang: str = "en") -> str:
+    return text("order_summary", lang, order_id=order["order_id"], status=word("status", order["status"], lang), items=_items(order.get("items", []), lang))
 
 
-def cannot_act(order: Dict, action: str) -> str:
+def cannot_act(order: Dict, action: str, *, lang: str = "en") -> str:
     needed = "pending" if action in ("cancel", "modify") else "delivered"
-    return (
-        f"Order {order['order_id']} is {order['status']}, so I can't {action} it: only {needed} orders can be "
-        f"{'cancelled' if action == 'cancel' else action + 'ed' if action != 'modify' else 'modified'}. "
-        "Is there anything else I can help with?"
+    done = word("action_done", action, lang)
+    if done == action:  # an action the table does not know
+        done = action + "ed"
+    return text(
+        "cannot_act", lang, order_id=order["order_id"], status=word("status", order["status"], lang),
+        action=word("action", action, lang), needed=word("status", needed, lang), done=done,
     )
 
 
-def ask_cancel_reason(order: Dict) -> str:
-    return (
-        f"Order {order['order_id']} is pending, so it can be cancelled. What is the reason: "
-        "'no longer needed' or 'ordered by mistake'?"
+def ask_cancel_reason(order: Dict, *, lang: str = "en") -> str:
+    return text("ask_cancel_reason", lang, order_id=order["order_id"])
+
+
+def ask_items(order: Dict, action: str, *, lang: str = "en") -> str:
+    return text(
+        "ask_items", lang, order_id=order["order_id"], status=word("status", order["status"], lang),
+        action=word("action", action, lang), items=_items(order.get("items", []), lang),
     )
 
 
-def ask_items(order: Dict, action: str) -> str:
-    items = "; ".join(describe_item(i) for i in order.get("items", []))
-    return f"Order {order['order_id']} is {order['status']}. Which items would you like to {action}? It has: {items}."
+def ask_payment_method(user: Dict, purpose: str, *, lang: str = "en") -> str:
+    methods = "; ".join(describe_payment(m, lang=lang) for m in user.get("payment_methods", {}).values())
+    return text("ask_payment_method", lang, purpose=word("payment_purpose", purpose, lang), methods=methods)
 
 
-def ask_payment_method(user: Dict, purpose: str) -> str:
-    methods = "; ".join(describe_payment(m) for m in user.get("payment_methods", {}).values())
-    return f"Which payment method should be used {purpose}? On your account: {methods}."
-
-
-def list_variants(product: Dict, item: Dict) -> str:
+def list_variants(product: Dict, item: Dict, *, lang: str = "en") -> str:
     available = [v for v in product.get("variants", {}).values() if v.get("available") and v["item_id"] != item["item_id"]]
-    shown = "; ".join(f"item {v['item_id']}: {describe_options(v['options'])} at {money(v['price'])}" for v in available[:8])
-    return f"For the {product['name']}, these options are available: {shown}. Which one would you like?"
-
-
-def confirm_cancel(order: Dict, reason: str) -> str:
-    return (
-        f"To confirm: cancel order {order['order_id']} because it is '{reason}'. The payment is refunded to the "
-        "original method (at once for a gift card, in 5 to 7 business days otherwise). Shall I go ahead (yes/no)?"
+    shown = "; ".join(
+        text("variant", lang, item_id=v["item_id"], options=describe_options(v["options"]), price=money(v["price"])) for v in available[:8]
     )
+    return text("list_variants", lang, name=product["name"], variants=shown)
 
 
-def confirm_return(order: Dict, items: list[Dict], method: Dict) -> str:
-    listed = "; ".join(describe_item(i) for i in items)
-    return (
-        f"To confirm: return {listed} from order {order['order_id']}, refunded to {describe_payment(method)}. "
-        "You will get an email on how to send the items back. Shall I go ahead (yes/no)?"
-    )
+def confirm_cancel(order: Dict, reason: str, *, lang: str = "en") -> str:
+    return text("confirm_cancel", lang, order_id=order["order_id"], reason=word("cancel_reason", reason, lang))
 
 
-def confirm_swap(order: Dict, pairs: list[tuple[Dict, Dict]], method: Dict, kind: str, difference: float | None) -> str:
+def confirm_return(order: Dict, items: list[Dict], method: Dict, *, lang: str = "en") -> str:
+    return text("confirm_return", lang, items=_items(items, lang), order_id=order["order_id"], payment=describe_payment(method, lang=lang))
+
+
+def confirm_swap(order: Dict, pairs: list[tuple[Dict, Dict]], method: Dict, kind: str, difference: float | None, *, lang: str = "en") -> str:
     listed = "; ".join(
-        f"{old['name']} item {old['item_id']} ({describe_options(old['options'])}) to item {new['item_id']} "
-        f"({describe_options(new['options'])})"
+        text(
+            "swap_pair", lang, name=old["name"], old_item_id=old["item_id"], old_options=describe_options(old["options"]),
+            new_item_id=new["item_id"], new_options=describe_options(new["options"]),
+        )
         for old, new in pairs
     )
-    verb = "exchange" if kind == "exchange" else "modify"
-    diff = ""
+    payment = describe_payment(method, lang=lang)
     if difference is not None:
-        diff = f" The price difference is {money(difference)}, settled with {describe_payment(method)}."
+        diff = text("swap_difference", lang, difference=money(difference), payment=payment)
     else:
-        diff = f" Any price difference is settled with {describe_payment(method)}."
-    return (
-        f"To confirm: in order {order['order_id']}, {verb} {listed}.{diff} This can only be done once per order, "
-        "so please make sure these are all the items. Shall I go ahead (yes/no)?"
-    )
+        diff = text("swap_any_difference", lang, payment=payment)
+    verb = word("swap_verb", "exchange" if kind == "exchange" else "modify", lang)
+    return text("confirm_swap", lang, order_id=order["order_id"], verb=verb, pairs=listed, difference=diff)
 
 
-def confirm_order_address(order: Dict, address: Dict) -> str:
-    return (
-        f"To confirm: change the shipping address of order {order['order_id']} to {describe_address(address)}. "
-        "Shall I go ahead (yes/no)?"
-    )
+def confirm_order_address(order: Dict, address: Dict, *, lang: str = "en") -> str:
+    return text("confirm_order_address", lang, order_id=order["order_id"], address=describe_address(address))
 
 
-def confirm_user_address(address: Dict) -> str:
-    return f"To confirm: change your default address to {describe_address(address)}. Shall I go ahead (yes/no)?"
+def confirm_user_address(address: Dict, *, lang: str = "en") -> str:
+    return text("confirm_user_address", lang, address=describe_address(address))
 
 
-def confirm_payment_change(order: Dict, method: Dict) -> str:
-    return (
-        f"To confirm: pay order {order['order_id']} with {describe_payment(method)} instead. The original payment "
-        "is refunded (at once for a gift card, in 5 to 7 business days otherwise). Shall I go ahead (yes/no)?"
-    )
+def confirm_payment_change(order: Dict, method: Dict, *, lang: str = "en") -> str:
+    return text("confirm_payment_change", lang, order_id=order["order_id"], payment=describe_payment(method, lang=lang))
 
 
-def action_done(name: str, result: Dict | str) -> str:
+def action_done(name: str, result: Dict | str, *, lang: str = "en") -> str:
     if isinstance(result, dict) and "order_id" in result:
-        oid, status = result["order_id"], result.get("status", "")
-        if name == "cancel_pending_order":
-            return f"Order {oid} is now {status}; the refund goes back to the original payment method. Anything else?"
-        if name == "return_delivered_order_items":
-            return f"Done: order {oid} is now '{status}'. You will receive an email on how to return the items. Anything else?"
-        if name == "exchange_delivered_order_items":
-            return f"Done: order {oid} is now '{status}'. You will receive an email on how to return the items. Anything else?"
-        return f"Done: order {oid} has been updated and its status is '{status}'. Anything else I can help with?"
-    return "Done: your account has been updated. Is there anything else I can help with?"
+        oid, status = result["order_id"], word("status", result.get("status", ""), lang)
+        key = {
+            "cancel_pending_order": "done_cancel",
+            "return_delivered_order_items": "done_return",
+            "exchange_delivered_order_items": "done_return",
+        }.get(name, "done_order")
+        return text(key, lang, order_id=oid, status=status)
+    return text("done_account", lang)
 
 
-def action_failed(error_text: str) -> str:
-    reason = error_text.removeprefix("Error:").strip()
-    return f"Sorry, that didn't work: {reason}. Is there anything else I can help with?"
+def action_failed(error_text: str, *, lang: str = "en") -> str:
+    """The tool's own reason, as it gave it (in English: the catalog says so in other languages)."""
+    return text("action_failed", lang, reason=error_text.removeprefix("Error:").strip())
 
 
-def declined() -> str:
-    return "No problem, I haven't changed anything. What would you like to do instead?"
+def declined(*, lang: str = "en") -> str:
+    return text("declined", lang)
 
 
 # -- other -----------------------------------------------------------------------------------------
 
-def transfer_done() -> str:
-    return "I've passed your conversation to a human agent, who will continue here shortly."
+def transfer_done(*, lang: str = "en") -> str:
+    return text("transfer_done", lang)
 
 
-def out_of_scope() -> str:
-    return (
-        "Sorry, I can only help with this store's orders, returns, exchanges, account details and products. "
-        "Is there something about your orders I can help with?"
-    )
+def out_of_scope(*, lang: str = "en") -> str:
+    return text("out_of_scope", lang)
 
 
-def other_user() -> str:
-    return "Sorry, I can only help with the account you verified in this conversation."
+def other_user(*, lang: str = "en") -> str:
+    return text("other_user", lang)
 
 
-def small_talk() -> str:
-    return "I'm here to help with your orders and our products. What can I do for you?"
+def small_talk(*, lang: str = "en") -> str:
+    return text("small_talk", lang)
 
 
-def goodbye() -> str:
-    return "You're welcome! Have a great day."
+def goodbye(*, lang: str = "en") -> str:
+    return text("goodbye", lang)
 
 
-def clarify() -> str:
-    return "Sorry, I didn't catch that. Could you tell me what you need help with: an order, a return or exchange, your account, or a product?"
+def clarify(*, lang: str = "en") -> str:
+    return text("clarify", lang)
 
 
-def gift_card_balance(user: Dict) -> str:
+def ask_shipping_address(*, lang: str = "en") -> str:
+    return text("ask_shipping_address", lang)
+
+
+def ask_default_address(*, lang: str = "en") -> str:
+    return text("ask_default_address", lang)
+
+
+def not_understood_handoff(*, lang: str = "en") -> str:
+    return text("not_understood_handoff", lang)
+
+
+def safe_reply(*, lang: str = "en") -> str:
+    """What goes out instead of a reply that failed the grounding check (bot/grounding.py)."""
+    return text("safe_reply", lang)
+
+
+def yes_no(*, lang: str = "en") -> list[dict[str, str]]:
+    """The quick replies under a confirmation: titles in the shopper's language, payloads 'yes'/'no'."""
+    return [{"title": text("yes", lang), "payload": "yes"}, {"title": text("no", lang), "payload": "no"}]
+
+
+def gift_card_balance(user: Dict, *, lang: str = "en") -> str:
     cards = [m for m in user.get("payment_methods", {}).values() if m.get("source") == "gift_card"]
     if not cards:
-        return "You have no gift card on your account. Anything else?"
-    return "Your gift card balance: " + "; ".join(f"{m['id']}: {money(m.get('balance') or 0.0)}" for m in cards) + "."
+        return text("no_gift_card", lang)
+    listed = "; ".join(text("gift_card", lang, id=m["id"], balance=money(m.get("balance") or 0.0)) for m in cards)
+    return text("gift_card_balance", lang, cards=listed)
 
 
-def product_types(types: Dict) -> str:
-    return "We carry: " + ", ".join(types) + ". Which one are you interested in?"
+def product_types(types: Dict, *, lang: str = "en") -> str:
+    return text("product_types", lang, types=", ".join(types))
 
 
-def product_info(product: Dict) -> str:
+def product_info(product: Dict, *, lang: str = "en") -> str:
     available = [v for v in product.get("variants", {}).values() if v.get("available")]
     if not available:
-        return f"The {product['name']} has no option in stock right now."
-    shown = "; ".join(f"{describe_options(v['options'])} at {money(v['price'])}" for v in available[:4])
-    return f"The {product['name']} is in stock in these options, among others: {shown}."
+        return text("product_out_of_stock", lang, name=product["name"])
+    shown = "; ".join(text("product_option", lang, options=describe_options(v["options"]), price=money(v["price"])) for v in available[:4])
+    return text("product_info", lang, name=product["name"], options=shown)
 
 
-def policy_answer(passages: list[Dict]) -> str:
+def policy_answer(passages: list[Dict], *, lang: str = "en") -> str:
+    """The best section's passages, quoted. A passage from the English policy (`language` "en",
+    the default) quoted to a shopper in another language is labelled as English."""
     if not passages:
-        return "I couldn't find that in our store policy. Would you like me to connect you with a person?"
+        return text("policy_not_found", lang)
     section = passages[0].get("section", "policy")
     # The passages of the best one's section, in the order found: a question such as "what's your
     # return policy?" is answered by the section's rules, not by its first bullet alone.
     texts = [p.get("text", "") for p in passages if p.get("section", "policy") == section]
-    return f"From our store policy ({section}): " + " ".join(texts)
+    english = lang != "en" and passages[0].get("language", "en") == "en"
+    return text("policy_answer_english" if english else "policy_answer", lang, section=section, passages=" ".join(texts))
 
 
-def search_results(results: list[Dict], closest: Dict | None = None) -> str:
+def search_results(results: list[Dict], closest: Dict | None = None, *, lang: str = "en") -> str:
     if not results and closest:
-        price = f" ({money(closest['price'])})" if isinstance(closest.get("price"), (int, float)) else ""
-        return (f"Nothing matches all of that. The closest we have is {closest.get('name', '')}{price}, "
-                "outside what you asked for. Would you like to hear about it, or change the search?")
+        price = text("search_closest_price", lang, price=money(closest["price"])) if isinstance(closest.get("price"), (int, float)) else ""
+        return text("search_closest", lang, name=closest.get("name", ""), price=price)
     if not results:
-        return "I couldn't find a matching product. Could you describe it differently?"
-    shown = "; ".join(f"{r.get('name', '')} ({money(r['price'])})" if isinstance(r.get("price"), (int, float)) else str(r.get("name", "")) for r in results[:5])
-    return f"Here is what I found: {shown}."
+        return text("search_none", lang)
+    shown = "; ".join(
+        text("search_result_price", lang, name=r.get("name", ""), price=money(r["price"])) if isinstance(r.get("price"), (int, float)) else str(r.get("name", ""))
+        for r in results[:5]
+    )
+    return text("search_results", lang, results=shown)
+
 
 
 # -- products (answers built from a product's variants or a search hit) -----------------------------
 
-def ask_new_address(purpose: str) -> str:
-    what = "new address" if purpose == "account" else "new shipping address"
-    return f"What is the {what} (street, apartment or suite if any, city, state, zip code and country)?"
-
-
-def _price_span(prices: list[float]) -> str:
+def _price_span(prices: list[float], lang: str) -> str:
     low, high = min(prices), max(prices)
-    return money(low) if low == high else f"{money(low)} to {money(high)}"
+    return money(low) if low == high else text("price_span", lang, low=money(low), high=money(high))
 
 
-def product_stock(product: Dict) -> str:
+def _available(product: Dict) -> list[Dict]:
+    return [v for v in product.get("variants", {}).values() if v.get("available")]
+
+
+def product_stock(product: Dict, *, lang: str = "en") -> str:
     """Is it in stock, from the product's variants (or a search hit's availability)."""
     variants = list(product.get("variants", {}).values())
-    available = [v for v in variants if v.get("available")]
+    available = _available(product)
     if not available:
-        return f"The {product['name']} is out of stock right now, in every option."
+        return text("product_out_of_stock", lang, name=product["name"])
     shown = "; ".join(describe_options(v.get("options", {})) for v in available[:4])
-    return f"Yes, the {product['name']} is in stock: {len(available)} of its {len(variants)} options are available, for example {shown}."
+    return text("product_stock", lang, name=product["name"], available=len(available), total=len(variants), examples=shown)
 
 
-def product_options(product: Dict) -> str:
+def product_options(product: Dict, *, lang: str = "en") -> str:
     """The option values it comes in (only those in stock)."""
     values: dict[str, list[str]] = {}
-    for v in product.get("variants", {}).values():
-        if not v.get("available"):
-            continue
+    for v in _available(product):
         for key, value in v.get("options", {}).items():
             if str(value) not in values.setdefault(key, []):
                 values[key].append(str(value))
     if not values:
-        return f"The {product['name']} is out of stock right now, in every option."
+        return text("product_out_of_stock", lang, name=product["name"])
     listed = "; ".join(f"{key}: {', '.join(vals)}" for key, vals in values.items())
-    return f"The {product['name']} comes in these options (in stock): {listed}."
+    return text("product_options", lang, name=product["name"], options=listed)
 
 
-def product_price(product: Dict) -> str:
-    prices = [v["price"] for v in product.get("variants", {}).values() if v.get("available") and isinstance(v.get("price"), (int, float))]
+def product_price(product: Dict, *, lang: str = "en") -> str:
+    prices = [v["price"] for v in _available(product) if isinstance(v.get("price"), (int, float))]
     if not prices:
-        return f"The {product['name']} is out of stock right now, so I can't quote a price."
-    if len(prices) == 1:
-        return f"The {product['name']} costs {money(prices[0])}."
-    return f"The {product['name']} costs {_price_span(prices)}, depending on the option."
+        return text("product_no_price", lang, name=product["name"])
+    if len(set(prices)) == 1:
+        return text("product_price", lang, name=product["name"], price=money(prices[0]))
+    return text("product_price_range", lang, name=product["name"], prices=_price_span(prices, lang))
 
 
-def compare_products(products: list[Dict]) -> str:
+def compare_products(products: list[Dict], *, lang: str = "en") -> str:
     """Side by side: price range, brand and options of each product, then which is cheaper."""
     parts = []
     lows = []
     for p in products:
-        prices = [v["price"] for v in p.get("variants", {}).values() if v.get("available") and isinstance(v.get("price"), (int, float))]
-        brand = f", by {p['brand']}" if p.get("brand") else ""
-        price = _price_span(prices) if prices else "out of stock"
+        prices = [v["price"] for v in _available(p) if isinstance(v.get("price"), (int, float))]
+        brand = text("compare_brand", lang, brand=p["brand"]) if p.get("brand") else ""
+        price = _price_span(prices, lang) if prices else text("compare_out_of_stock", lang)
         keys = sorted({k for v in p.get("variants", {}).values() for k in v.get("options", {})})
-        options = f", options: {', '.join(keys)}" if keys else ""
+        options = text("compare_options", lang, options=", ".join(keys)) if keys else ""
         parts.append(f"{p['name']}{brand}: {price}{options}")
         if prices:
             lows.append((min(prices), p["name"]))
-    text = "Here is how they compare: " + "; ".join(parts) + "."
+    out = text("compare", lang, products="; ".join(parts))
     if len(lows) >= 2:
-        text += f" The {min(lows)[1]} is the cheaper one."
-    return text
+        out += " " + text("compare_cheaper", lang, name=min(lows)[1])
+    return out
 
 
-def calculation(value: str) -> str:
-    return f"That comes to {value}."
+def calculation(value: str, *, lang: str = "en") -> str:
+    return text("calculation", lang, value=value)

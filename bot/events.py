@@ -195,6 +195,7 @@ def _append_batch(conn: Connection, batch: list[_Append], now: datetime) -> list
         if item.state is not None:
             changes["state"] = item.state
             changes["user_id"] = item.state.get("user_id")
+            changes["language"] = item.state.get("language", "en")
         if item.conversation_state is not None:
             changes["conversation_state"] = item.conversation_state
         outcomes.append((item, Appended(frames, owner), None))

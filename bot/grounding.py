@@ -26,7 +26,6 @@ CLAIMS = re.compile(
     r"available|unavailable|updated|modified|completed|done)\b",
     re.I,
 )
-SAFE_REPLY = "Let me make sure I get this right. Could you tell me a bit more about what you need?"
 
 
 @lru_cache(maxsize=8192)  # the policy text and earlier messages come back every turn

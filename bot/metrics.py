@@ -15,6 +15,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.turns = Counter("shopbot_turns_total", "Shopper turns handled", ["outcome"], registry=r)
+        self.shopper_messages = Counter(
+            "shopbot_shopper_messages_total", "Shopper messages, by the conversation's language after each", ["language"], registry=r
+        )
         self.time_to_first_token = Histogram(
             "shopbot_time_to_first_token_seconds", "From the shopper's message to the first reply chunk", buckets=LATENCY_BUCKETS, registry=r
         )

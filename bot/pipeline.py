@@ -19,6 +19,8 @@ from pydantic import ValidationError
 
 from bot import events, handoff_store
 from bot.db import Database
+from bot.i18n import text as catalog_text
+from bot.language import decide as decide_language
 from bot.logs import conversation_id as log_context
 from bot.events import DuplicateMessage, NewEvent, NotBotsTurn
 from bot.handoff import Action, HandoffError, Mode, Ownership
@@ -31,7 +33,6 @@ from policies.moderation_api import AllowAll, ModerationResult, Moderator, Sourc
 
 log = logging.getLogger(__name__)
 
-BLOCKED_REPLY = "Sorry, I can't help with that message."
 CONTINUE_WITH_BOT = "/continue_with_bot"  # quick-reply payload: stop waiting for an agent
 # Recent texts the moderator allowed unchanged ("thanks", "yes", the bot's stock phrases) are not
 # scored again. Only "allow" results are kept: a text that was redacted (personal data), blocked
@@ -174,6 +175,12 @@ class TurnPipeline:
 
     async def _turn(self, live: LiveSession, incoming: Incoming) -> None:
         checked = await self.moderate(incoming.text, "shopper")
+        # The shopper's language, before anything answers: from the text as moderation passes it
+        # on (personal data masked), what the shopper typed rather than a quick reply's payload.
+        state = live.state
+        state.language, state.language_decided = decide_language(state.language, state.language_decided, checked.text)
+        if self.metrics is not None:
+            self.metrics.shopper_messages.labels(state.language).inc()
         shopper_text = checked.text if checked.action != "block" else ""
         records = [UserEcho(text=shopper_text, message_id=incoming.message_id, payload=incoming.payload).model_dump()]
         if checked.action != "allow":
@@ -190,15 +197,14 @@ class TurnPipeline:
         mode = await self._mode(live, Mode(owner), changes)
         if checked.action == "block":
             turn_id = uuid.uuid4().hex[:12]
-            reply = checked.reply or BLOCKED_REPLY
-            await self._finish(live, [BotUttered(turn_id=turn_id, text=reply).model_dump()])
+            await self._finish(live, [BotUttered(turn_id=turn_id, text=_reply(checked, live.state.language)).model_dump()])
             self._count("blocked")
             return
         if checked.action == "flag":
             await self._request_handoff(live, "moderation: " + ", ".join(checked.reasons), checked.text)
             mode = live.conversation_state
             if checked.reply and mode != "human":  # self-harm: a supportive reply now, and a person checks in
-                await self._finish(live, [BotUttered(turn_id=uuid.uuid4().hex[:12], text=checked.reply).model_dump()])
+                await self._finish(live, [BotUttered(turn_id=uuid.uuid4().hex[:12], text=_reply(checked, live.state.language)).model_dump()])
                 self._count("handoff")
                 return
         frustration = frustration_update(live.state.frustration, checked.text)
@@ -282,7 +288,7 @@ class TurnPipeline:
             bot_text = reply.text
             checked = await self.moderate(bot_text, "bot")
             if checked.action == "block":
-                bot_text = checked.reply or BLOCKED_REPLY
+                bot_text = _reply(checked, live.state.language)
             elif checked.action in ("redact", "flag"):
                 bot_text = checked.text
             if bot_text != "".join(deltas):
@@ -399,6 +405,13 @@ class TurnPipeline:
     def _count(self, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.turns.labels(outcome).inc()
+
+
+def _reply(checked: ModerationResult, language: str) -> str:
+    """What the shopper is told about a blocked (or self-harm) message, in their language."""
+    if checked.reply_key is not None:
+        return catalog_text(checked.reply_key, language)
+    return checked.reply or catalog_text("blocked", language)
 
 
 def _cards(raw: list[dict[str, Any]]) -> list[Card]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, case, insert, update
+from sqlalchemy import JSON, DateTime, Integer, String, case, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, Database
@@ -38,6 +38,9 @@ class ConversationRow(Base):
     conversation_state: Mapped[str] = mapped_column(String(32), default="bot", index=True)
     user_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The shopper's language (ConversationState.language), a column of its own for the agents'
+    # queue and analytics; written with the state.
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
@@ -70,7 +73,7 @@ async def create_session(db: Database, *, user_id: str | None = None, client_ip:
     now = _now()
     row = {
         "session_id": session_id, "created_at": now, "updated_at": now, "last_seq": 0, "conversation_state": "bot",
-        "user_id": user_id, "client_ip": client_ip, "state": state.to_dict(),
+        "user_id": user_id, "client_ip": client_ip, "language": state.language, "state": state.to_dict(),
     }
     # One Core statement in the writer's transaction (Database.run_write): on SQLite an ORM write
     # session held the file's write lock, which every worker shares, while this process's event
@@ -98,6 +101,7 @@ async def save_session(
     if state is not None:
         values["state"] = state.to_dict()
         values["user_id"] = state.user_id
+        values["language"] = state.language
     if min_last_seq is not None:
         values["last_seq"] = case((table.c.last_seq < min_last_seq, min_last_seq), else_=table.c.last_seq)
     if conversation_state is not None:
@@ -105,6 +109,15 @@ async def save_session(
     statement = update(table).where(table.c.session_id == session_id).values(**values)
     if (await db.run_write(lambda conn: conn.execute(statement).rowcount)) != 1:
         raise UnknownSession(session_id)
+
+
+async def languages_of(db: Database, session_ids: list[str]) -> dict[str, str]:
+    """The shopper's language of each of these conversations (those that exist)."""
+    if not session_ids:
+        return {}
+    statement = select(ConversationRow.session_id, ConversationRow.language).where(ConversationRow.session_id.in_(session_ids))
+    async with db.read() as session:
+        return {sid: language for sid, language in (await session.execute(statement)).all()}
 
 
 class Outbox:

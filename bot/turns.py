@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from bot.i18n import DEFAULT_LANGUAGE, normalize_language
+
 
 @dataclass
 class StatusEvent:
@@ -68,6 +70,11 @@ class ConversationState:
     pending_action: dict[str, Any] | None = None  # a consequential call awaiting the shopper's yes
     failures: int = 0  # consecutive turns the engine could not handle
     frustration: float = 0.0  # running frustration score of the shopper (policies.frustration)
+    # The shopper's language (bot.i18n.LANGUAGES): replies are written in it. Set by the server
+    # before the engine runs (bot.language.decide); `language_decided` is False until a message
+    # had letters to go by, and then a message needs real content to change it.
+    language: str = "en"
+    language_decided: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +85,8 @@ class ConversationState:
             "pending_action": self.pending_action,
             "failures": self.failures,
             "frustration": self.frustration,
+            "language": self.language,
+            "language_decided": self.language_decided,
         }
 
     @classmethod
@@ -90,6 +99,8 @@ class ConversationState:
             pending_action=data.get("pending_action"),
             failures=int(data.get("failures", 0)),
             frustration=float(data.get("frustration", 0.0)),
+            language=normalize_language(data.get("language")) or DEFAULT_LANGUAGE,
+            language_decided=bool(data.get("language_decided", False)),
         )
 
 

@@ -21,6 +21,7 @@ class ModerationResult:
     text: str  # what may be stored, logged and shown to models (redacted when needed)
     reasons: list[str] = field(default_factory=list)  # categories that fired, e.g. ["pii/card_number"]
     reply: str | None = None  # what the shopper is told when the message is blocked (or a supportive reply)
+    reply_key: str | None = None  # `reply`'s key in the message catalog (bot/i18n.py): said in the shopper's language
     scores: dict[str, float] = field(default_factory=dict)
 
 

@@ -59,8 +59,10 @@ async def test_flag_takeover_both_ways_and_hand_back(shopbot_home, running_serve
         await agent.click("#login button")
         entry = agent.locator(".entry", has_text="shopper asked for a person")
         await entry.wait_for()
+        assert "en · English" in await entry.text_content()  # the shopper's language
         await entry.click()
         await agent.locator("#transcript .msg.shopper", has_text="human please").wait_for()
+        assert await agent.locator("#detail-language").text_content() == "en · English"
         await agent.click("#takeover")
         await shopper.locator(f"{W} .note", has_text="Alex joined").wait_for()
         await agent.screenshot(path=str(ARTIFACTS / "2-agent-took-over.png"))

@@ -8,7 +8,8 @@ import pytest
 
 from bot.settings import Settings
 from policies.moderation import CategoryPolicy, ModerationConfig, ShopModerator, load_moderator
-from policies.moderation.config import SUPPORT_REPLY
+from bot.i18n import text
+from policies.moderation.config import SUPPORT_REPLY_KEY
 from policies.moderation_api import Moderator
 
 
@@ -53,7 +54,7 @@ def test_self_harm_gets_support_and_a_flag(rules: ShopModerator) -> None:
     result = rules.check("honestly I want to kill myself")
     assert result.action == "flag"
     assert result.reasons[0] == "self-harm"
-    assert result.reply == SUPPORT_REPLY
+    assert result.reply == text(SUPPORT_REPLY_KEY) and result.reply_key == SUPPORT_REPLY_KEY
 
 
 def test_block_wins_over_redact_and_text_is_still_redacted(rules: ShopModerator) -> None:

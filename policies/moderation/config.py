@@ -55,23 +55,11 @@ def _default_policies() -> dict[str, CategoryPolicy]:
     }
 
 
-BLOCK_REPLIES: dict[str, str] = {
-    "prompt_injection": (
-        "I can only help with your own orders and account, and I can't change how I work. "
-        "What can I help you with today?"
-    ),
-    "spam": "That message looks like advertising or spam, so I didn't pass it on. How can I help with your order?",
-}
-DEFAULT_BLOCK_REPLY = (
-    "I'm sorry, I can't respond to that message because it goes against our community guidelines. "
-    "I'm happy to help with orders, returns, products or your account."
-)
-SUPPORT_REPLY = (
-    "I'm really sorry you're feeling this way. You don't have to go through it alone: if you are in "
-    "danger, please call your local emergency number now. In the US you can call or text 988 (Suicide "
-    "& Crisis Lifeline); elsewhere, findahelpline.com lists free, confidential lines. I've asked one "
-    "of our team members to check in with you here."
-)
+# What the shopper is told, as keys of the message catalog (bot/locales/*.json: English there is
+# the source text, every other language our own translation of it).
+BLOCK_REPLY_KEYS: dict[str, str] = {"prompt_injection": "moderation_prompt_injection", "spam": "moderation_spam"}
+DEFAULT_BLOCK_REPLY_KEY = "moderation_blocked"
+SUPPORT_REPLY_KEY = "moderation_support"
 
 
 @dataclass(frozen=True)

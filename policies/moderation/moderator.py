@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Protocol
 
 from policies.moderation.classifier import ARTIFACT, SIDECAR, PackageClassifier, TrainedClassifier
+from bot.i18n import text as catalog_text
 from policies.moderation.config import (
-    BLOCK_REPLIES,
+    BLOCK_REPLY_KEYS,
     CLASSIFIER_CATEGORIES,
-    DEFAULT_BLOCK_REPLY,
-    SUPPORT_REPLY,
+    DEFAULT_BLOCK_REPLY_KEY,
+    SUPPORT_REPLY_KEY,
     ModerationConfig,
 )
 from policies.moderation.normalize import normalize
@@ -117,14 +118,14 @@ class ShopModerator:
     def _decide(self, text: str, redacted: str, pii_kinds: list[str], scores: dict[str, float], source: Source) -> ModerationResult:
         reasons = self._fired(scores)
         wanted = max((self.config.policy(r).action for r in reasons), key=_PRECEDENCE.__getitem__, default="allow")
-        reply: str | None = None
+        reply_key: str | None = None
         if source != "shopper" and wanted in ("block", "support"):
             action = "flag"  # never block a bot or agent message silently: a human reviews it
         elif wanted == "support":
-            action, reply = "flag", SUPPORT_REPLY
+            action, reply_key = "flag", SUPPORT_REPLY_KEY
         elif wanted == "block":
             action = "block"
-            reply = BLOCK_REPLIES.get(reasons[0], DEFAULT_BLOCK_REPLY)
+            reply_key = BLOCK_REPLY_KEYS.get(reasons[0], DEFAULT_BLOCK_REPLY_KEY)
         elif wanted == "redact" and not pii_kinds:
             action = "allow"
         else:
@@ -133,7 +134,8 @@ class ShopModerator:
             action=action,  # type: ignore[arg-type]
             text=redacted if pii_kinds else text,
             reasons=reasons,
-            reply=reply,
+            reply=catalog_text(reply_key) if reply_key else None,  # English; the server says it in the shopper's language
+            reply_key=reply_key,
             scores=dict(scores),
         )
 
