@@ -338,3 +338,11 @@ def compare_products(products: list[Dict], *, lang: str = "en") -> str:
 
 def calculation(value: str, *, lang: str = "en") -> str:
     return text("calculation", lang, value=value)
+
+
+def product_description(product: Dict, *, lang: str = "en") -> str:
+    """A product's description as the catalog has it (in the catalog's language: English, so
+    labelled as such for a shopper who writes in another)."""
+    key = "product_description" if lang == "en" else "product_description_english"
+    return text(key, lang, name=product.get("name", ""), description=product.get("description", ""))
+

@@ -89,7 +89,11 @@ class TurnPipeline:
         result = await self.moderate(text, "agent")
         if result.action == "block":
             return None
-        stored = await self._store(live, [AgentUttered(text=result.text, agent=agent).model_dump()])
+        # The engine reads the whole conversation when the bot takes over again: the agent's words
+        # (a listing they wrote is confirmed by the shopper's yes, policies/rules.py).
+        live.state.messages.append({"role": "assistant", "content": result.text, "agent": agent})
+        live.state.pending_action = None
+        stored = await self._store(live, [AgentUttered(text=result.text, agent=agent).model_dump()], state=live.state.to_dict())
         self.hub.release_if_idle(live)
         return stored.frames[0]
 
@@ -218,6 +222,8 @@ class TurnPipeline:
             except HandoffError as exc:  # an agent took it meanwhile
                 log.info("continue_with_bot in %s refused: %s", live.session_id, exc.message)
         if mode != "bot":  # a human owns (or is about to own) the conversation: the bot stays quiet
+            live.state.messages.append({"role": "user", "content": checked.text})
+            await save_session(self.db, live.session_id, state=live.state)
             self._count("handoff")
             return
         await self._run_engine(live, incoming, checked.text)

@@ -194,7 +194,7 @@ def answer(view: ConversationView, lang: str = "en") -> Reply:
         elif name == "search_policy":
             parts.append(R.policy_answer(value if isinstance(value, list) else [], lang=lang))
         elif name == "describe_product" and isinstance(value, dict):
-            parts.append(f"{value.get('name', '')}: {value.get('description', '')}")
+            parts.append(R.product_description(value, lang=lang))
         elif name == "list_all_product_types" and isinstance(value, dict):
             parts.append(R.product_types(value, lang=lang))
         elif name == "transfer_to_human_agents":

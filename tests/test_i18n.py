@@ -63,6 +63,7 @@ CALLS: list[tuple[str, tuple[Any, ...]]] = [
     *[(name, ({"name": "Dog Bed", "variants": {}},)) for name in ("product_stock", "product_options", "product_price")],
     ("compare_products", ([{**PRODUCT, "brand": "Sonic"}, {"name": "Water Bottle", "variants": {"3": {"options": {"color": "blue"}, "price": 47.84, "available": True}}}],)),
     ("calculation", ("12.5",)),
+    ("product_description", ({"name": "Dog Bed", "description": "A soft bed."},)),
 ]
 # Facts a reply must carry unchanged: the grounding check's tokens (ids, numbers, prices) and
 # the catalog's words (product names, options, the shopper's name, addresses).

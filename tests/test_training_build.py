@@ -135,3 +135,23 @@ def test_unknown_gold_tool_is_an_error_not_a_crash() -> None:
     report = evaluate(Decider(default_tools(), llm=Stubborn()), [transcript])
     assert report["decisions"] == 1 and report["action_accuracy"] == 0.0
     assert step_of(transcript.messages[1]).action == "frobnicate_order"
+
+
+def test_some_shoppers_write_in_other_languages_and_are_answered_in_theirs() -> None:
+    """Our own tasks are partly played in other languages: the shopper's words and search queries
+    are theirs, the agent's templates are rendered in their language, ids and prices unchanged."""
+    from bot.i18n import catalog
+
+    built = build({"demo": generate_store(11, 40)}, seed=4, n_generated=120, policy_search=default_index().search, progress=False)
+    chinese = [t for t in built.train + built.dev if any("\u4e00" <= ch <= "\u9fff" for m in t.messages if m["role"] == "user" for ch in str(m["content"]))]
+    assert len(chinese) >= 5
+    greeting_zh = catalog("zh-CN")["greeting"]
+    for t in chinese:
+        replies = [m for m in t.messages if m["role"] == "assistant" and m.get("content")]
+        assert replies and all(any("\u4e00" <= ch <= "\u9fff" for ch in m["content"]) for m in replies), t.id
+        for m in t.messages:
+            for call in m.get("tool_calls") or []:
+                if call["function"]["name"] == "search_products":
+                    query = json.loads(call["function"]["arguments"])["query"]
+                    assert any("\u4e00" <= ch <= "\u9fff" for ch in query), query
+    assert any(m.get("content") == greeting_zh for t in chinese for m in t.messages) or greeting_zh

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from bot.conversation import Command, ConversationView
 from bot.store.data import StoreData
 from training.agent_wording import reword
+from training.multilingual import Foreign, pick_language
 from training.phrasing import Phrasing
 from training.scripted import Script
 from training.shopping import Shopping, webshop_requests
@@ -159,6 +160,12 @@ class Builder:
         else's words (a dev set's), instead of ours."""
         store = self.stores[task.store]
         conv = Conversation(store, rng, self.phr, self.policy_search)
+        # A share of our own tasks is played in another language, from a generator of its own
+        # (the English conversations are the same with or without these).
+        lang = pick_language(random.Random(f"language-{task.task_id}")) if task.source == "generator" and opening is None else "en"
+        if lang != "en":
+            Foreign(conv, lang, rng).conversation(task.user_id)
+            return Transcript(id=task.task_id, messages=conv.messages)
         s = Script(conv, task.user_id)
         for goal in task.goals:
             goal.extra.pop("pm_in_request", None)  # drawn afresh in every conversation
@@ -254,10 +261,9 @@ class Builder:
 
 
 def transfer(c: Conversation, user_id: str | None) -> None:
-    """The agent hands the conversation to a person, with a summary in the shopper's words."""
-    said = " ".join(str(c.messages[-1]["content"]).split())[:200]
-    who = f"User {user_id}" if user_id else "An unverified user"
-    c.call("transfer_to_human_agents", {"summary": f"{who} asked: {said}"})
+    """The agent hands the conversation to a person; the summary is the shopper's request in
+    their own words (the agent sees who they are beside it)."""
+    c.call("transfer_to_human_agents", {"summary": str(c.messages[-1]["content"])})
     c.reply("answer")
 
 

@@ -68,6 +68,8 @@ class Conversation:
         self.phr = phr
         self.policy_search = policy_search
         self.messages: list[Dict] = []
+        self.lang = "en"  # the language the agent replies in (the shopper's)
+        self.aliases: dict[str, str] = {}  # a product as a shopper names it in their language -> its name
         self.orders: dict[str, Dict] = {}
         self.users: dict[str, Dict] = {}
         self.calls = 0
@@ -107,10 +109,10 @@ class Conversation:
     def _speak(self, command: Command) -> str:
         from bot.replies import render
 
-        reply = render(ConversationView.parse(self.messages), command)
+        reply = render(ConversationView.parse(self.messages), command, lang=self.lang)
         if not reply.understood and command.name not in ("clarify", "out_of_scope"):
             raise ValueError(f"the simulator's {command.verb} {command.name} lacks its facts: {command.arguments}")
-        text = restyle(reply.text, self.rng)
+        text = restyle(reply.text, self.rng) if self.lang == "en" else reply.text
         act = {"verb": command.verb, "name": command.name, "arguments": command.arguments}
         self.messages.append({"role": "assistant", "content": text, "act": act})
         return text
@@ -206,7 +208,9 @@ class Conversation:
     def _product_hits(self, a: Dict) -> Dict:
         """The search tool's result shape over the store's products: word overlap with the name and
         category ranks, the filters apply exactly (as the real tool's arguments do)."""
-        words = {w for w in re.findall(r"[a-z0-9]+", str(a.get("query") or "").lower()) if len(w) > 2}
+        query = str(a.get("query") or "")
+        query = self.aliases.get(query, query)
+        words = {w for w in re.findall(r"[a-z0-9]+", query.lower()) if len(w) > 2}
         scored = []
         for pid, p in self.store.products.items():
             text = f"{p['name']} {p.get('category', '')} {p.get('brand', '')}".lower()

@@ -8,8 +8,8 @@ fine-tuned language model -> the cascade threshold picked on dev -> `$SHOPBOT_HO
    shoppers' replies to listings in the transcripts.
 4. The language model (training/train_llm.py): LoRA fine-tune of the base GGUF model.
 5. The cascade: on dev decisions, the fast model's confidence against whether it was right, and
-   the language model's answer where it would be asked; the threshold that keeps the accuracy of
-   the language model alone (or better) while sending it the fewest decisions is kept.
+   the language model's answer where it would be asked (training/cascade.py); the threshold with
+   the best accuracy that sends the language model the fewest decisions is kept.
 """
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ from training.train_llm import LLMConfig
 from training.transcripts import Transcript, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
-THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 1.01)
 
 
 @dataclass
@@ -160,30 +159,6 @@ def clinc_test(data_dir: Path | None) -> tuple[list[str], list[str]]:
     return [t for t, _i in rows], [i if i in ("yes", "no") else "other" for _t, i in rows]
 
 
-# -- 5. the cascade -----------------------------------------------------------------------------------
-
-def pick_threshold(rows: list[dict[str, Any]]) -> tuple[float, list[dict[str, Any]]]:
-    """rows: per dev decision, the fast model's confidence, whether its step was right, whether the
-    step it would take needs the language model for arguments and, if so, whether those were right,
-    and whether the language model alone was right. Returns the threshold and the curve."""
-    curve = []
-    n = len(rows) or 1
-    for t in THRESHOLDS:
-        right = model_calls = 0
-        for r in rows:
-            if r["fast_p"] >= t and not r["fast_is_say"]:
-                right += r["fast_right"]
-                model_calls += r["fast_needs_model"]
-            else:
-                right += r["llm_right"]
-                model_calls += 1
-        curve.append({"threshold": t, "accuracy": round(right / n, 4), "model_share": round(model_calls / n, 4)})
-    best = max(c["accuracy"] for c in curve)
-    # Among thresholds within half a point of the best, the one that asks the model least.
-    chosen = min((c for c in curve if c["accuracy"] >= best - 0.005), key=lambda c: (c["model_share"], -c["accuracy"]))
-    return chosen["threshold"], curve
-
-
 # -- the whole run ------------------------------------------------------------------------------------
 
 def train_engine(settings: Settings, config: EngineConfig | None = None, *, train_file: Path | None = None, dev_file: Path | None = None, progress: bool = True) -> dict[str, Any]:
@@ -258,44 +233,11 @@ def train_engine(settings: Settings, config: EngineConfig | None = None, *, trai
 
 def calibrate(settings: Settings, dev: list[Transcript], progress: bool = True) -> dict[str, Any]:
     """Score the fast model and the language model on dev decisions and pick the threshold."""
-    from bot.conversation import RESPOND
-    from training.evaluate import args_match
+    from training.cascade import per_action, pick_threshold, score
 
-    decider = load_default_decider(settings, threshold=1.01)
-    router, llm = decider.router, decider.llm
-    rows = []
-    for tid, context, message in tqdm(decision_points(dev), desc="calibrating the cascade", disable=not progress):
-        gold_class = step_class(message)
-        gold_call = message.get("tool_calls")
-        gold_args = json.loads(gold_call[0]["function"].get("arguments") or "{}") if gold_call else None
-        gold_action = gold_call[0]["function"]["name"] if gold_call else RESPOND
-        view = ConversationView.parse(context)
-        label, p = router.predict_view(view).ranked[0]
-        verb, _, name = label.partition(":")
-        completed = decider._complete(verb, name, _cands(context))
-        fast_action = name if verb == "call" else RESPOND
-        fast_right = fast_action == gold_action
-        needs_model = completed is None and verb == "call"
-        if fast_right and gold_call and gold_args:
-            if completed is not None:
-                fast_right = args_match(gold_args, completed.arguments)
-            else:
-                try:
-                    forced = llm.propose(context, conversation=tid, force=(verb, name)).command
-                    fast_right = args_match(gold_args, forced.arguments)
-                except ValueError:
-                    fast_right = False
-        decoded = llm.propose(context, conversation=tid).command
-        llm_right = decoded.action == gold_action and (not gold_args or args_match(gold_args, decoded.arguments if decoded.verb == "call" else None))
-        rows.append({"fast_p": p, "fast_right": int(fast_right), "fast_needs_model": int(needs_model), "fast_is_say": name == "say", "llm_right": int(llm_right), "gold": gold_class})
+    rows = score(load_default_decider(settings, threshold=1.01), dev, progress)
     threshold, curve = pick_threshold(rows)
-    return {"threshold": threshold, "cascade_curve": curve, "calibration_decisions": len(rows)}
-
-
-def _cands(messages: list[dict[str, Any]]) -> Any:
-    from policies.llm.grammar import candidates
-
-    return candidates(messages)
+    return {"threshold": threshold, "cascade_curve": curve, "calibration_decisions": len(rows), "dev_per_action": per_action(rows, threshold)}
 
 
 # -- loading --------------------------------------------------------------------------------------

@@ -183,8 +183,14 @@ def _enum(prop: Dict) -> list[str] | None:
     return None
 
 
-def slot_for(name: str, prop: Dict, required: bool) -> Slot:
+# Free-text arguments that quote the shopper: the policy question, the hand-off summary.
+QUOTED = {("search_policy", "query"), ("transfer_to_human_agents", "summary")}
+
+
+def slot_for(name: str, prop: Dict, required: bool, tool: str = "") -> Slot:
     types = _types(prop) - {"null"}
+    if (tool, name) in QUOTED:
+        return Slot(name, "copy", required, max_tokens=80)
     enum = _enum(prop)
     if name in ID_POOLS:
         kind = "id_list" if "array" in types else "id"
@@ -209,9 +215,10 @@ def slot_for(name: str, prop: Dict, required: bool) -> Slot:
 
 
 def tool_slots(schema: Dict) -> list[Slot]:
-    params = schema.get("function", schema).get("parameters", {})
+    fn = schema.get("function", schema)
+    params = fn.get("parameters", {})
     required = set(params.get("required", []))
-    return [slot_for(name, prop, name in required) for name, prop in params.get("properties", {}).items()]
+    return [slot_for(name, prop, name in required, str(fn.get("name", ""))) for name, prop in params.get("properties", {}).items()]
 
 
 def act_slots(act: str) -> list[Slot]:
