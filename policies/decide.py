@@ -109,7 +109,7 @@ class Decider:
         prediction = self.router.predict_view(view)
         label, p = prediction.ranked[0]
         verb, _, name = label.partition(":")
-        if p < self.threshold or name == SAY:
+        if p < self.threshold or name == SAY:  # a reply in unknown words: the model picks the act
             return None
         command = self._complete(verb, name, candidates(messages))
         if command is None:
@@ -135,7 +135,9 @@ class Decider:
             prediction = self.router.predict_view(view)
             label, p = prediction.ranked[0]
             verb, _, name = label.partition(":")
-            if p >= self.threshold and name != SAY:
+            if p >= self.threshold:
+                if name == SAY:  # a reply, in words the fast model cannot choose: the act is the model's
+                    verb, name = "reply", "*"
                 command = self._complete(verb, name, cands)
                 source = "fast"
                 if command is None and self.llm is not None:

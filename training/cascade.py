@@ -52,7 +52,7 @@ def score(decider: Any, transcripts: list[Transcript], progress: bool = True) ->
         label, p = router.predict_view(ConversationView.parse(context)).ranked[0]
         verb, _, name = label.partition(":")
         fast = name if verb == "call" else RESPOND
-        completed = decider._complete(verb, name, candidates(context))
+        completed = decider._complete(verb, name, candidates(context)) if name != "say" else None
         fast_args = True
         if fast == gold and gold_args:
             if completed is not None:
@@ -64,7 +64,7 @@ def score(decider: Any, transcripts: list[Transcript], progress: bool = True) ->
                     fast_args = False
         own = llm.propose(context, conversation=tid).command
         llm_args = not gold_args or (own.action == gold and args_match(gold_args, own.arguments))
-        rows.append(Row(gold, bool(gold_args), fast, p, fast_args, completed is None and verb == "call", name == "say", own.action, llm_args))
+        rows.append(Row(gold, bool(gold_args), fast, p, fast_args, completed is None and (verb == "call" or name == "say"), False, own.action, llm_args))
     return rows
 
 

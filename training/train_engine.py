@@ -44,7 +44,7 @@ class EngineConfig:
     alpha: float = 1e-4
     max_iter: int = 200
     max_train_points: int | None = None  # cap for quick runs and tests
-    dev_conversations: int = 40  # dev conversations the cascade threshold is picked on
+    dev_conversations: int = 25  # dev conversations the cascade threshold is picked on
     llm: LLMConfig = field(default_factory=LLMConfig)
 
 

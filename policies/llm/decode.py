@@ -303,7 +303,8 @@ class Decoder:
         force: tuple[str, str] | None = None,
     ) -> Decoded:
         """Decode one command after `prompt` (which ends with `agent>`). `force`: the verb and
-        name are given (the fast model chose them); the model writes the arguments."""
+        name are given (the fast model chose them); the model writes the arguments. `(verb, "*")`:
+        the verb is given, the model chooses the name (a reply act, never its own words)."""
         self.pending = []
         self._logits = self.rt.prefill(prompt)
         options: dict[Any, list[int]] = {}
@@ -317,7 +318,11 @@ class Decoder:
         for act, slots in act_slots.items():
             if _fillable(slots, cands) and ("reply", act) not in exclude:
                 options[("reply", act)] = self.option_ids([" reply", " " + act])
-        if force is not None:
+        if force is not None and force[1] == "*":  # the verb is given: the model picks the name
+            options = {k: v for k, v in options.items() if k[0] == force[0] and k[1] != SAY}
+            if not options:
+                raise ValueError(f"no {force[0]} can be written here")
+        elif force is not None:
             if force not in options:
                 raise ValueError(f"{force} cannot be written here (unknown, excluded or missing its ids)")
             options = {force: options[force]}

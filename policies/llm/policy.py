@@ -60,9 +60,14 @@ class LanguageModelPolicy:
 
 
 def load_llama_policy(path: Path, tools: dict[str, Any], budget: int = 1536, threads: int | None = None) -> LanguageModelPolicy:
+    """The fine-tuned GGUF in llama.cpp. `SHOPBOT_ENGINE_GPU_LAYERS` (-1: all) offloads layers to
+    a GPU when llama-cpp-python was built with CUDA (docs/engine.md); CPU otherwise."""
+    import os
+
     from policies.llm.runtime import LlamaRuntime, Sessions
 
-    runtime = LlamaRuntime(path, n_ctx=budget + 512, threads=threads)
+    gpu_layers = int(os.environ.get("SHOPBOT_ENGINE_GPU_LAYERS", "0") or 0)
+    runtime = LlamaRuntime(path, n_ctx=budget + 512, threads=threads, gpu_layers=gpu_layers)
     return LanguageModelPolicy(runtime, tools, budget, Sessions(runtime))
 
 

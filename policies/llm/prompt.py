@@ -31,7 +31,7 @@ Dict = dict[str, Any]
 COMMAND_PREFIX = "agent>"
 RESULT_CHARS = 1200  # a tool result longer than this is cut (its ids come first)
 TEXT_CHARS = 600  # a shopper's message is cut to this many characters
-SAID_CHARS = 320  # what the agent said: its start carries the act (the tool results carry the facts)
+SAID_CHARS = 240  # what the agent said: its start carries the act (the tool results carry the facts)
 
 
 @dataclass(frozen=True)
