@@ -18,7 +18,7 @@ Category scores come from the per-category heads.
 
 `PackageClassifier` (mode "rules+package"): on a fresh machine without the public data. A small
 head fitted at start-up on our own labelled examples (`examples.py`), on the shared encoder's
-sentence vector, plus alt-profanity-check.
+sentence vector, plus alt-profanity-check (for messages not detected as another language).
 """
 from __future__ import annotations
 
@@ -219,6 +219,15 @@ class TrainedClassifier:
         return self.score_batch([normalized])[0]
 
 
+def _is_english(normalized: str) -> bool:
+    """alt-profanity-check is an English word model: German "die" ("the") scored 0.94 offensive
+    and blocked ordinary German messages. It reads only what is not detected as another language."""
+    from bot.language import detect
+
+    found = detect(normalized)
+    return found is None or found.language == "en"
+
+
 class PackageClassifier:
     """No trained model: our own examples + the alt-profanity-check model. Fitted lazily (~1 s)."""
 
@@ -237,14 +246,14 @@ class PackageClassifier:
             from sklearn.linear_model import LogisticRegression
 
             from policies.moderation.benign_text import generate_benign
-            from policies.moderation.examples import BENIGN_EXAMPLES, LIST_REPLIES, UNSAFE_EXAMPLES
+            from policies.moderation.examples import BENIGN_EXAMPLES, LIST_REPLIES, OTHER_LANGUAGE_BENIGN, UNSAFE_EXAMPLES
             from policies.moderation.normalize import normalize
 
             texts, labels = [], []
             for category, examples in UNSAFE_EXAMPLES.items():
                 texts += examples
                 labels += [category] * len(examples)
-            benign = BENIGN_EXAMPLES + LIST_REPLIES + generate_benign(300, seed=1)
+            benign = BENIGN_EXAMPLES + LIST_REPLIES + OTHER_LANGUAGE_BENIGN + generate_benign(300, seed=1)
             texts += benign
             labels += ["benign"] * len(benign)
             emb = self._sentence_vectors([normalize(t) for t in texts])
@@ -260,7 +269,7 @@ class PackageClassifier:
             return []
         self._fit()
         probs = self._head.predict_proba(self._sentence_vectors(normalized))
-        offensive = profanity_probs(normalized)
+        offensive = profanity_probs(normalized) * np.array([_is_english(t) for t in normalized])
         results = []
         for row, off in zip(probs, offensive):
             scores = {name: 0.0 for name in CLASSIFIER_CATEGORIES}

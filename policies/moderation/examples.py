@@ -83,6 +83,26 @@ LIST_REPLIES: list[str] = [
     "the other one", "option 3", "the third one", "that one please", "the first", "number 1 please",
 ]
 
+# Ordinary shopper messages in our other languages, for the fallback head only (like LIST_REPLIES).
+# English MiniLM reads German "die" ("the") as the English verb: without these the head blocked
+# 6 of 28 ordinary German messages as harassment (docs/multilingual.md). Not the dev set
+# (benchmarks/data/language_id.jsonl): different sentences, written for training.
+OTHER_LANGUAGE_BENIGN: list[str] = [
+    "die Lieferung ist noch nicht angekommen", "die Größe passt nicht, ich möchte sie umtauschen",
+    "wo bleibt die Rücksendung", "die Farbe ist anders als auf dem Foto", "die Rechnung fehlt im Paket",
+    "ich möchte die Bestellung stornieren", "wann kommt die Erstattung", "die Schuhe sind zu klein",
+    "können Sie die Adresse ändern", "die Batterie hält nicht lange", "ist die Jacke wasserdicht",
+    "die Lampe funktioniert nicht", "der Artikel ist beschädigt angekommen", "das Paket ist verloren gegangen",
+    "ich brauche die Rechnung für meine Firma", "haben Sie die Tasche auch in Schwarz", "bitte prüfen Sie die Lieferzeit",
+    "die Kopfhörer sind kaputt, was nun", "wie funktioniert die Rückgabe", "die Bestellnummer steht in der E-Mail",
+    "el paquete no ha llegado todavía", "quiero cambiar la talla", "¿cuándo llega el reembolso?",
+    "la caja llegó abierta", "no me gusta el color, quiero devolverlo",
+    "le colis n'est pas encore arrivé", "je veux changer la taille", "quand vais-je être remboursé",
+    "a entrega está atrasada", "quero trocar o tamanho", "quando recebo o reembolso",
+    "快递还没到", "尺码不合适想换一下", "退款什么时候到账", "颜色和图片不一样", "可以开发票吗",
+    "荷物がまだ届きません", "サイズを交換したいです", "返金はいつになりますか", "色が写真と違います",
+]
+
 BENIGN_EXAMPLES: list[str] = [
     "where is my order? it was supposed to arrive on monday",
     "this blender is garbage, I want my money back",
