@@ -100,6 +100,20 @@ class Decider:
             return rules.Verdict(False, f"no tool {command.name} in this store")
         return rules.check(command, view, self.consequential, affirmed=affirmed, pending=pending)
 
+    def _listing_instead(self, command: Command, messages: list[dict[str, Any]], pending: dict[str, Any] | None,
+                         conversation: str | None) -> Command | None:
+        """A consequential call the shopper never saw listed becomes its listing (`confirm`, the
+        model writes the arguments): the policy asks for a yes to exactly what is listed. Not after
+        a listing the shopper did not accept (`pending` is set then)."""
+        if command.verb != "call" or command.name not in self.consequential or pending is not None or self.llm is None:
+            return None
+        try:
+            listing = self.llm.propose(messages, conversation=conversation, force=("confirm", command.name)).command
+        except ValueError:  # its ids are not in the conversation
+            return None
+        view = ConversationView.parse(messages)
+        return listing if self._allowed(listing, view, pending, False).allowed else None
+
     # -- decisions -------------------------------------------------------------------------------
     def fast(self, messages: list[dict[str, Any]], pending: dict[str, Any] | None = None, view: ConversationView | None = None) -> Decision | None:
         """The fast model's step when it is sure and the step needs no language model, else None."""
@@ -153,6 +167,9 @@ class Decider:
                         return Decision(command, source, p)
                     notes.append(f"refused {command.verb} {command.name}: {verdict.reason}")
                     exclude.add((command.verb, command.name))
+                    listing = self._listing_instead(command, messages, pending, conversation)
+                    if listing is not None:
+                        return Decision(listing, "fast + language model", p, "; ".join(notes))
             if self.llm is None:
                 return Decision(Command("reply", "clarify"), "rules", 0.0, "; ".join(notes) or "the fast model is not sure")
         for _attempt in range(RETRIES + 1):
@@ -164,4 +181,7 @@ class Decider:
             log.info("refused %s %s: %s", command.verb, command.name, verdict.reason)
             notes.append(f"refused {command.verb} {command.name}: {verdict.reason}")
             exclude.add((command.verb, command.name))
+            listing = self._listing_instead(command, messages, pending, conversation)
+            if listing is not None:
+                return Decision(listing, "language model", decoded.confidence, "; ".join(notes))
         return Decision(Command("reply", "clarify"), "rules", 0.0, "; ".join(notes))

@@ -117,7 +117,7 @@ def running_server() -> Iterator[Callable[..., RunningServer]]:
 @pytest.fixture(scope="session")
 def trained_engine_home(tmp_path_factory, migrated_template) -> Settings:
     """A SHOPBOT_HOME with a small default engine trained on the demo store (no public data):
-    `shopbot train --quick` with a short fine-tune of the real base model (a few minutes on 2
+    `shopbot train --quick` with a short fine-tune of the real base model (about six minutes on 2
     cores). Shared by the slow end-to-end tests."""
     import argparse
     import shutil
@@ -129,7 +129,7 @@ def trained_engine_home(tmp_path_factory, migrated_template) -> Settings:
     settings = Settings.from_env(home=home, database_url=f"sqlite+aiosqlite:///{home / 'shopbot.db'}", data_dir=None)
     parser = argparse.ArgumentParser()
     train.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["train", "--quick", "--tokens", "40000"])
+    args = parser.parse_args(["train", "--quick", "--tokens", "80000"])
     assert args.func(args, settings) == 0
     return settings
 

@@ -18,7 +18,7 @@ from bot.settings import Settings
 from tests.services import free_port, wait_healthy
 
 
-def _wait_for_workers(port: int, count: int, gone: int | None = None, timeout: float = 60.0) -> set[int]:
+def _wait_for_workers(port: int, log: Path, count: int, gone: int | None = None, timeout: float = 120.0) -> set[int]:
     """The `count` listening worker pids once /healthz answers (and `gone` is no longer one)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -30,7 +30,8 @@ def _wait_for_workers(port: int, count: int, gone: int | None = None, timeout: f
             except httpx.HTTPError:
                 pass
         time.sleep(0.2)
-    raise AssertionError(f"{count} workers did not come up on {port}: {server_pids(port)}")
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+    raise AssertionError(f"{count} workers did not come up on {port}: {server_pids(port)}; the server's log ends:\n{tail}")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -44,7 +45,7 @@ async def test_two_workers_share_connections_and_a_dead_worker_is_replaced(shopb
         )
     try:
         wait_healthy(port, proc, log.read_text)
-        workers = _wait_for_workers(port, 2)
+        workers = _wait_for_workers(port, log, 2)
         assert proc.pid not in workers  # the supervisor never accepts connections itself
         sockets = [await websockets.connect(f"ws://127.0.0.1:{port}/ws") for _ in range(40)]
         try:
@@ -59,7 +60,7 @@ async def test_two_workers_share_connections_and_a_dead_worker_is_replaced(shopb
 
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        replaced = _wait_for_workers(port, 2, gone=victim)
+        replaced = _wait_for_workers(port, log, 2, gone=victim)
         assert victim not in replaced and len(replaced & workers) == 1
         assert "starting another" in log.read_text()
     finally:

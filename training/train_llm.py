@@ -45,7 +45,7 @@ class LLMConfig:
     max_length: int = 1024  # tokens the model reads at once (the serving window)
     tokens: int = 260_000  # tokens to train on (the budget; about 10 minutes on 2 CPU cores)
     batch_tokens: int = 2048  # tokens per optimiser step
-    lr: float = 6e-4
+    lr: float = 1.5e-3  # 2026-12-07: beat 6e-4 on quick engines (LLM alone 0.71 vs 0.58 action, 0.60 vs 0.50 args)
     warmup_steps: int = 8
     rank: int = 16
     alpha: int = 32
@@ -145,7 +145,7 @@ def train(transcripts: list[Transcript], base: Path, out: Path, config: LLMConfi
                 logits = inner.lm_head(hidden[where]).float()
             loss = torch.nn.functional.cross_entropy(logits, labels[where + 1], reduction="sum") / n_targets
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()

@@ -49,7 +49,7 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
 
     config = EngineConfig(seed=getattr(args, "seed", 0), n_generated=getattr(args, "generated", 600), llm=_llm_config(args))
     if getattr(args, "quick", False):
-        config.n_generated, config.tau_repeats, config.max_train_points, config.dev_conversations = 120, 1, 2500, 4
+        config.n_generated, config.tau_repeats, config.max_train_points, config.dev_conversations = 300, 1, 8000, 6
         if getattr(args, "tokens", None) is None:  # --tokens sets the quick fine-tune's budget too
             config.llm.tokens = min(config.llm.tokens, 6000)
     try:
