@@ -62,7 +62,6 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "proxy_headers": True,
     "log_level": "info",
 }
-QUICK_EXIT_S = 10.0  # a worker that exits this soon after its start is failing to start: stop
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -80,7 +79,8 @@ def serve_workers(count: int, host: str, port: int) -> int:
     The kernel spreads new connections evenly over the listening sockets. With one shared socket
     (uvicorn's `workers=`), whichever process wakes first accepts a whole burst of connections, and
     WebSockets stay where they were accepted: measured with 500 shoppers arriving at once, one
-    worker used 125% of a core and the other 20%. A worker that dies is replaced; SIGINT/SIGTERM
+    worker used 125% of a core and the other 20%. A worker that dies after it started serving is
+    replaced (one that dies before stops them all: it would fail again); SIGINT/SIGTERM
     stop them all (each finishes its open turns, as uvicorn does on SIGTERM)."""
     import multiprocessing
     import signal
@@ -90,10 +90,11 @@ def serve_workers(count: int, host: str, port: int) -> int:
     port = reserved.getsockname()[1]
     context = multiprocessing.get_context("spawn")
 
-    def start() -> Any:
-        process = context.Process(target=_worker, args=(host, port), name="shopbot-worker")
+    def start() -> tuple[Any, Any]:
+        ready = context.Event()
+        process = context.Process(target=_worker, args=(host, port, ready), name="shopbot-worker")
         process.start()
-        return process
+        return process, ready
 
     stopping = False
 
@@ -103,21 +104,19 @@ def serve_workers(count: int, host: str, port: int) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    workers = [start() for _ in range(count)]
-    started = [time.monotonic()] * count
+    workers, ready = map(list, zip(*(start() for _ in range(count))))
     log.info("serving http://%s:%d with %d workers (one SO_REUSEPORT socket each)", host, port, count)
     code = 0
     while not stopping:
         for n, worker in enumerate(workers):
             if worker.is_alive():
                 continue
-            lived = time.monotonic() - started[n]
-            if lived < QUICK_EXIT_S:
-                log.error("worker %s exited %.1f s after starting (code %s): stopping", worker.pid, lived, worker.exitcode)
+            if not ready[n].is_set():  # it never served: starting again would fail the same way
+                log.error("worker %s exited before it was serving (code %s): stopping", worker.pid, worker.exitcode)
                 stopping, code = True, 1
                 break
             log.warning("worker %s exited (code %s): starting another", worker.pid, worker.exitcode)
-            workers[n], started[n] = start(), time.monotonic()
+            workers[n], ready[n] = start()
         time.sleep(0.2)
     for worker in workers:
         if worker.is_alive():
@@ -130,10 +129,23 @@ def serve_workers(count: int, host: str, port: int) -> int:
     return code
 
 
-def _worker(host: str, port: int) -> None:
-    """One worker process: its own listening socket, the app, uvicorn's event loop."""
+def _worker(host: str, port: int, ready: Any) -> None:
+    """One worker process: its own listening socket, the app, uvicorn's event loop. `ready` is set
+    once the app has started and the socket accepts connections."""
+    import threading
+    import time
+
     import uvicorn
 
     sock = reuseport_socket(host, port)
     config = uvicorn.Config("server:app", factory=True, host=host, port=port, **UVICORN_OPTIONS)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+
+    def report_ready() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started:
+            ready.set()
+
+    threading.Thread(target=report_ready, name="shopbot-ready", daemon=True).start()
+    server.run(sockets=[sock])
