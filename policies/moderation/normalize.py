@@ -42,6 +42,21 @@ _WORDISH = re.compile(r"[\w@$!|+]+")
 _SPACED = re.compile(r"(?<!\w)\w(?P<sep>[ .\-_*·])\w(?:(?P=sep)\w){2,}(?!\w)")  # one separator kind per run
 _REPEATS = re.compile(r"(.)\1{2,}", re.DOTALL)
 
+# Han, kana and Hangul are word characters to `re`, and Chinese and Japanese put no space between
+# words: in "我的CVV是123" there is no `\b` before "CVV" nor after it, so a rule written for English
+# never fired inside such text. For rules, these scripts count as a boundary beside a Latin word.
+CJK = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\uac00-\ud7af"
+_NOT_LATIN_WORD = rf"[^\W{CJK}]"  # a word character that is not Han, kana or Hangul
+_BOUNDARY = rf"(?:(?<!{_NOT_LATIN_WORD})|(?!{_NOT_LATIN_WORD}))"
+
+
+def cjk_boundaries(pattern: str) -> str:
+    """`pattern` with each `\\b` also matching between a Latin word and Han, kana or Hangul.
+
+    Every `\\b` in our rules sits at one end of a literal word, so "no Latin word character before
+    it, or none after it" is the same test as `\\b` there, plus the CJK neighbours."""
+    return pattern.replace(r"\b", _BOUNDARY)
+
 
 def clean(text: str) -> str:
     """Drop invisible characters and apply NFKC. Safe for text that will be stored or shown."""

@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from policies.moderation.normalize import clean
+from policies.moderation.normalize import cjk_boundaries, clean
+
+
+def _keyword_rule(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """`\\b` also a boundary beside Chinese or Japanese: "我的CVV是123" (normalize.py)."""
+    return re.compile(cjk_boundaries(pattern), flags)
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,13 @@ def _card_brand_ok(digits: str) -> bool:
 
 
 _CARD = re.compile(r"(?<![\d])\d(?:[ \-.]?\d){12,18}(?![\d])")
-_CVV_KEYWORD = re.compile(
+_CVV_KEYWORD = _keyword_rule(
     r"\b(?:cvv2?|cvc2?|csc|cid|security code|card code|verification (?:code|value)|3[- ]digit code|code on the back)\b"
     r"[^\d\n]{0,20}?(?<!\d)(\d{3,4})(?!\d)",
     re.IGNORECASE,
 )
 _AFTER_CARD_CVV = re.compile(r"^[^\d\n]{0,12}(?:(?:exp\w*\s*)?\d{1,2}\s*/\s*\d{2,4}[^\d\n]{0,12})?(?<!\d)(\d{3,4})(?![\d/])")
-_PASSWORD = re.compile(
+_PASSWORD = _keyword_rule(
     r"\b(?:password|passwd|pwd|passcode|pass ?phrase|pin(?: code| number)?)\b\s*(?:is|was|=|:|-)\s*[\"']?([^\s\"']{3,64})",
     re.IGNORECASE,
 )
@@ -73,9 +78,9 @@ _NOT_A_PASSWORD = {
     "needed", "weak", "strong", "fine", "ok", "okay", "right", "empty", "same", "different", "new", "old",
 }
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
-_SSN_KEYWORD = re.compile(r"\b(?:ssn|social security(?: number| no\.?)?)\b[^\d\n]{0,12}(?<!\d)(\d{9})(?!\d)", re.IGNORECASE)
-_NINO = re.compile(r"\b(?![DFIQUV])[A-CEGHJ-PR-TW-Z](?![DFIQUVO])[A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
-_ID_KEYWORD = re.compile(
+_SSN_KEYWORD = _keyword_rule(r"\b(?:ssn|social security(?: number| no\.?)?)\b[^\d\n]{0,12}(?<!\d)(\d{9})(?!\d)", re.IGNORECASE)
+_NINO = _keyword_rule(r"\b(?![DFIQUV])[A-CEGHJ-PR-TW-Z](?![DFIQUVO])[A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
+_ID_KEYWORD = _keyword_rule(
     r"\b(?:passport|driver'?s? licen[cs]e|driving licen[cs]e|national id|national insurance|id card|tax id|tin|itin|ein)"
     r"(?: number| no\.?| #)?\s*(?:is|:|-|#)?\s*([A-Z0-9][A-Z0-9-]{4,19})\b",
     re.IGNORECASE,

@@ -15,46 +15,62 @@ from __future__ import annotations
 
 import re
 
+from policies.moderation.normalize import cjk_boundaries, normalize
+
+
+def _rule(pattern: str) -> re.Pattern[str]:
+    """A rule's pattern, its `\\b` also a boundary beside Chinese or Japanese (normalize.py)."""
+    return re.compile(cjk_boundaries(pattern))
+
+
 _W = r"(?:\w+\s+){0,4}?"  # up to four filler words
 
+# "System prompt" in the languages we serve (bot.i18n.LANGUAGES), a term no shopper needs, like the
+# English one. Not Chinese 系统提示 alone: "付款时系统提示错误" is "the system showed an error".
+# Spelled through normalize(), which also drops Japanese voicing marks (プ reads as フ).
+_SYSTEM_PROMPT = (
+    "system-prompt", "systemprompt", "prompt del sistema", "prompt de sistema", "prompt do sistema",
+    "prompt système", "prompt du système", "系统提示词", "系統提示詞", "システムプロンプト",
+)
+
 _INJECTION = [
-    re.compile(
+    _rule(
         r"\b(?:ignore|disregard|forget|override|bypass|skip|drop)\s+" + _W +
         r"(?:instructions?|rules|prompts?|guidelines|directions|programming|polic(?:y|ies)|restrictions|guardrails|system message)\b"
     ),
-    re.compile(r"\b(?:reveal|show|print|repeat|output|tell|give|leak|dump)\s+" + _W + r"(?:system prompt|initial prompt|hidden prompt|instructions you were given|your (?:instructions|prompt|rules))\b"),
-    re.compile(r"\bsystem prompt\b"),
-    re.compile(r"\b(?:jailbreak|jailbroken|developer mode|dan mode|do anything now|god mode|unfiltered mode)\b"),
-    re.compile(r"\byou are now\b|\bfrom now on,? you (?:are|will)\b|\bpretend (?:to be|you are|you're)\b|\bact as (?:an? )?(?:unrestricted|unfiltered|evil|admin|administrator|developer|root)\b"),
-    re.compile(r"(?:^|\s)(?:</?system>|\[system\]|###\s*system|<\|im_start\|>|new instructions\s*:)"),
+    _rule(r"\b(?:reveal|show|print|repeat|output|tell|give|leak|dump)\s+" + _W + r"(?:system prompt|initial prompt|hidden prompt|instructions you were given|your (?:instructions|prompt|rules))\b"),
+    _rule(r"\bsystem prompt\b|" + "|".join(rf"\b{re.escape(normalize(term))}\b" for term in _SYSTEM_PROMPT)),
+    _rule(r"\b(?:jailbreak|jailbroken|developer mode|dan mode|do anything now|god mode|unfiltered mode)\b"),
+    _rule(r"\byou are now\b|\bfrom now on,? you (?:are|will)\b|\bpretend (?:to be|you are|you're)\b|\bact as (?:an? )?(?:unrestricted|unfiltered|evil|admin|administrator|developer|root)\b"),
+    _rule(r"(?:^|\s)(?:</?system>|\[system\]|###\s*system|<\|im_start\|>|new instructions\s*:)"),
     # Possessive only: "another customer's order", "other users' addresses" -- but not "switch to
     # another user account" or "my other account", which are ordinary requests.
-    re.compile(r"(?<!my )\b(?:another|other|someone else|a different|all(?: the)?|every|random)\s+(?:customer|user|shopper|person|people|customers|users|shoppers)(?:'s|s'|')\s+" + _W + r"(?:orders?|accounts?|address(?:es)?|details|data|information|info|payment|emails?|phone)"),
-    re.compile(r"\b(?:orders?|accounts?|address(?:es)?|details|data|information|payment methods?|emails?)\s+(?:of|for|belonging to)\s+(?:another|other|some other|a different|all(?: the)?|every)\s+(?:customers?|users?|shoppers?|persons?|people)\b"),
-    re.compile(r"\b(?:i am|i'm|im)\s+(?:the|an?|your)\s+(?:admin|administrator|developer|owner|ceo)\b.{0,40}\b(?:access|show|give|override|unlock)\b"),
+    _rule(r"(?<!my )\b(?:another|other|someone else|a different|all(?: the)?|every|random)\s+(?:customer|user|shopper|person|people|customers|users|shoppers)(?:'s|s'|')\s+" + _W + r"(?:orders?|accounts?|address(?:es)?|details|data|information|info|payment|emails?|phone)"),
+    _rule(r"\b(?:orders?|accounts?|address(?:es)?|details|data|information|payment methods?|emails?)\s+(?:of|for|belonging to)\s+(?:another|other|some other|a different|all(?: the)?|every)\s+(?:customers?|users?|shoppers?|persons?|people)\b"),
+    _rule(r"\b(?:i am|i'm|im)\s+(?:the|an?|your)\s+(?:admin|administrator|developer|owner|ceo)\b.{0,40}\b(?:access|show|give|override|unlock)\b"),
 ]
 
-_SPAM_TERMS = re.compile(
+_SPAM_TERMS = _rule(
     r"\b(?:buy now|click here|free money|make money|earn \$?\d+|work from home|crypto(?:currency)?|bitcoin|forex|casino|"
     r"viagra|cialis|limited offer|act now|100% free|follow me|subscribe to my|check out my|dm me|whatsapp|telegram|"
     r"promo code|onlyfans|loan approved|you have won|claim your prize|cheap followers)\b"
 )
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b\S+\.(?:com|net|org|io|ru|xyz|top|info|biz|link|click)/\S*")
+_URL = _rule(r"(?:https?://|www\.)\S+|\b\S+\.(?:com|net|org|io|ru|xyz|top|info|biz|link|click)/\S*")
 
-_SELF_HARM = re.compile(
+_SELF_HARM = _rule(
     r"\b(?:kill(?:ing)? my ?self|end(?:ing)? (?:my life|it all|my own life)|take my (?:own )?life|suicid(?:e|al)(?! squad)|"
     r"want(?:ed)? to die|wanna die|do ?n[o']?t want to (?:live|be alive|wake up)|hurt(?:ing)? my ?self|harm(?:ing)? my ?self|"
     r"self[- ]?harm|cut(?:ting)? my ?self|no reason to live|better off dead|overdose on|hang my ?self|"
     r"(?:slit|cut) my wrists?)\b"
 )
-_THREAT = re.compile(
+_THREAT = _rule(
     r"\b(?:i'?ll|i will|i'?m going to|im going to|i am going to|gonna|i'?m gonna)\s+(?:\w+\s+){0,4}?"
     r"(?:kill|murder|shoot|stab|strangle|beat|hurt|bomb|burn)\s+(?:you|u|ya|your|the (?:staff|agent|driver|manager))\b"
     r"|\b(?:bomb|blow up|shoot up|burn down)\s+(?:your|the)\s+(?:store|office|warehouse|shop|building|headquarters|hq)\b"
 )
 _MINOR = r"(?:child(?:ren)?|kids?|minors?|underage|preteens?|little (?:girls?|boys?)|\b1[0-5] ?(?:yo|y/o|year[- ]old)s?)"
 _SEXUAL = r"(?:sex(?:ual|ually)?|nudes?|naked|porn\w*|explicit|erotic)"
-_SEXUAL_MINORS = re.compile(rf"\b{_MINOR}\W+(?:\w+\W+){{0,5}}?{_SEXUAL}\b|\b{_SEXUAL}\W+(?:\w+\W+){{0,5}}?{_MINOR}")
+_SEXUAL_MINORS = _rule(rf"\b{_MINOR}\W+(?:\w+\W+){{0,5}}?{_SEXUAL}\b|\b{_SEXUAL}\W+(?:\w+\W+){{0,5}}?{_MINOR}")
 
 
 def spam_score(normalized: str) -> float:
