@@ -2,7 +2,7 @@
 
     python scripts/converse.py SCRIPT [--server http://127.0.0.1:8000] [--agent NAME --password-file F]
 
-SCRIPT is a text file, one step per line:
+SCRIPT is a text file (scripts/conversations/ has the ones the docs quote), one step per line:
 
     shopper: do you have a bluetooth speaker under $200?
     agent: I'll swap your black mouse for the white one, charged to PayPal. OK?   (takes over first)

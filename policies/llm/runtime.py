@@ -18,16 +18,60 @@ from typing import Any
 import numpy as np
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has Intel AMX (Sapphire Rapids and later), from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return "amx_int8" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def _load_llama(llama_cpp: Any, extra_buffers: bool, **kwargs: Any) -> Any:
+    """`llama_cpp.Llama(**kwargs)`, with llama.cpp's extra weight buffer types (AMX, CPU repacking)
+    switched off unless `extra_buffers`. llama-cpp-python takes the model parameters from
+    `llama_model_default_params()` and has no argument for `use_extra_bufts`, so that function
+    is wrapped for the one call, under a lock."""
+    if extra_buffers:
+        return llama_cpp.Llama(**kwargs)
+    low_level = llama_cpp.llama_cpp
+    default = low_level.llama_model_default_params
+
+    def params() -> Any:
+        chosen = default()
+        chosen.use_extra_bufts = False
+        return chosen
+
+    with _LOAD_LOCK:
+        low_level.llama_model_default_params = params
+        try:
+            return llama_cpp.Llama(**kwargs)
+        finally:
+            low_level.llama_model_default_params = default
+
+
+_LOAD_LOCK = threading.Lock()
+
+
 class LlamaRuntime:
     """A GGUF model in llama.cpp (llama-cpp-python), CPU by default, all layers on a GPU when
-    `gpu_layers` is -1 and the build has one."""
+    `gpu_layers` is -1 and the build has one.
+
+    On a CPU with AMX, llama.cpp's AMX weight buffers crash on this model's quantisation types
+    (a segfault in the first decode, ggml-org/llama.cpp#20824, seen here on a Xeon with AMX), so
+    there the model loads without extra buffer types: plain CPU kernels (measured on 2 cores of
+    that Xeon: 548 tokens/s prefill, 38 tokens/s decoding)."""
 
     def __init__(self, path: Path, n_ctx: int = 2048, threads: int | None = None, gpu_layers: int = 0, vocab_only: bool = False) -> None:
         import llama_cpp
 
         self._lib = llama_cpp
         threads = threads or min(2, os.cpu_count() or 1)
-        self.llm = llama_cpp.Llama(
+        self.llm = _load_llama(
+            llama_cpp, extra_buffers=not cpu_has_amx(),
             model_path=str(path), n_ctx=n_ctx, n_batch=512, n_threads=threads, n_threads_batch=threads,
             n_gpu_layers=gpu_layers, verbose=False, logits_all=False, vocab_only=vocab_only,
         )
