@@ -44,6 +44,30 @@ def test_model_card(trained_home: Settings) -> None:
     assert card["threshold"] in curve and curve[card["threshold"]] >= max(curve.values()) - 0.005
 
 
+def test_training_cut_off_before_calibration_is_finished_not_redone(trained_home: Settings) -> None:
+    """`shopbot up` after a training run that stopped once the model was written: the threshold is
+    picked again from the dev transcripts (what `up` runs), the model itself is kept."""
+    from training.train_engine import engine_problem, finish_calibration, uncalibrated
+
+    card_file = trained_home.models_dir / "engine" / "model_card.json"
+    gguf = trained_home.models_dir / "engine" / "llm" / "engine.gguf"
+    saved, written = card_file.read_text(), gguf.stat().st_mtime
+    try:
+        card = json.loads(saved)
+        for key in ("cascade_curve", "calibration_decisions", "dev_per_action"):
+            card.pop(key)
+        card["threshold"] = 1.01
+        card_file.write_text(json.dumps(card))
+        assert engine_problem(trained_home) is None and uncalibrated(trained_home)
+        finished = finish_calibration(trained_home, progress=False)
+        assert not uncalibrated(trained_home) and finished["calibration_decisions"] > 20
+        curve = {c["threshold"]: c["action_accuracy"] + c["args_exact"] for c in finished["cascade_curve"]}
+        assert curve[finished["threshold"]] >= max(curve.values()) - 0.005
+        assert gguf.stat().st_mtime == written
+    finally:
+        card_file.write_text(saved)
+
+
 async def test_conversation_with_trained_engine(trained_home: Settings, tmp_path: Path) -> None:
     store = generate_store(trained_home.demo_seed, trained_home.demo_users)
     db = await make_store_db(tmp_path / "store.db", store)

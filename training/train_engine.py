@@ -231,6 +231,26 @@ def train_engine(settings: Settings, config: EngineConfig | None = None, *, trai
     return card
 
 
+def uncalibrated(settings: Settings) -> bool:
+    """A trained engine whose training stopped before the threshold was picked (the model card
+    still says 1.01, the language model for every decision)."""
+    card_file = engine_dir(settings) / "model_card.json"
+    if not card_file.is_file():
+        return False
+    card = json.loads(card_file.read_text(encoding="utf-8"))
+    return "cascade_curve" not in card and card.get("dev_transcripts", 0) > 0
+
+
+def finish_calibration(settings: Settings, progress: bool = True) -> dict[str, Any]:
+    """Pick the threshold of a trained engine from its own dev transcripts, as training does."""
+    out = engine_dir(settings)
+    card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
+    dev = read_jsonl(out / "dev.jsonl")
+    card.update(calibrate(settings, dev[: card["settings"]["dev_conversations"]], progress))
+    (out / "model_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    return card
+
+
 def calibrate(settings: Settings, dev: list[Transcript], progress: bool = True) -> dict[str, Any]:
     """Score the fast model and the language model on dev decisions and pick the threshold."""
     from training.cascade import per_action, pick_threshold, score

@@ -50,6 +50,11 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
             print(f"[up] {what}: no `shopbot {' '.join(argv)}` in this build, skipped", flush=True)
             continue
         if argv == ["train", "engine"] and engine_problem(settings) is None:
+            from training.train_engine import finish_calibration, uncalibrated
+
+            if uncalibrated(settings):  # training stopped after the fine-tune: finish its last step
+                print(f"[up] {what}: picking the cascade threshold on its dev transcripts", flush=True)
+                finish_calibration(settings)
             print(f"[up] {what}: ready (trained model in {settings.models_dir / 'engine'})", flush=True)
             continue
         started = time.perf_counter()
