@@ -160,6 +160,11 @@ def create_app(
             the_moderator = await asyncio.to_thread(load_default_moderator, settings)
             # Its models load lazily on the first check: pay that here, not in a shopper's first turn.
             await asyncio.to_thread(the_moderator.check, "hello", "shopper")
+            # The cross-lingual head (other languages) loads from SHOPBOT_HOME, or is fitted once
+            # (~10-15 s) and cached there: in the background, so start-up does not wait for it.
+            crosslingual = getattr(the_moderator, "crosslingual", None)
+            if crosslingual is not None:
+                app.state.crosslingual_warm = asyncio.create_task(asyncio.to_thread(crosslingual.warm))
         if "torch" in sys.modules:  # models on PyTorch: one thread per call; concurrent turns use the cores
             sys.modules["torch"].set_num_threads(1)
         metrics = Metrics()

