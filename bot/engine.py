@@ -83,7 +83,10 @@ class ShopEngine:
                 break
             tool = self.tools[command.name]
             yield StatusEvent("tool", tool=tool.name, label=tool.label or None)
-            ctx = ToolContext(self.db, state.conversation_id, state.user_id, set(state.confirmations), self.services)
+            ctx = ToolContext(
+                self.db, state.conversation_id, state.user_id, set(state.confirmations), self.services,
+                language=state.language if state.language_decided else None,
+            )
             if tool.consequential and state.pending_action is None:
                 # An imported-style listing (the agent's own words): the rules saw it and the
                 # shopper's yes right after it, so that yes confirms exactly this call.

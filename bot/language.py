@@ -87,6 +87,11 @@ def detect(text: str) -> Detection | None:
     return Detection(language, confidence, letters)
 
 
+def has_cjk(text: str) -> bool:
+    """Whether the text holds any ideograph or kana (one is enough: '包', 'バッグ')."""
+    return _CJK.search(text) is not None
+
+
 def decide(current: str, decided: bool, text: str) -> tuple[str, bool]:
     """The conversation's language after the shopper's message `text`: (language, decided).
 

@@ -5,7 +5,9 @@
 
 Modes: "plain" is the baseline every change is measured against: MiniLM (fp32, queries too) over
 name + category + brand, exact inner product, the price bound applied as an exact filter;
-"dense", "lexical" and "hybrid" are `ProductSearch` modes over the shipped index.
+"dense", "lexical" and "hybrid" are `ProductSearch` modes over the shipped index ("hybrid", the
+shipped one, ranks a query in another language with e5); "multilingual" is e5 dense alone, for
+every query.
 
 Automatic sets (`retrieval.autosets`, built from SHOPBOT_DATA_DIR; each part split into "dev" and
 "heldout" halves): every query searches within its own catalog, products its labels cannot judge
@@ -253,6 +255,6 @@ def _pooled(catalog: Any, items: list[JudgedQuery], mode: str, plain: PlainDense
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--modes", nargs="+", default=["plain", "dense", "lexical", "hybrid"], choices=["plain", "dense", "lexical", "hybrid"])
+    parser.add_argument("--modes", nargs="+", default=["plain", "dense", "lexical", "hybrid"], choices=["plain", "dense", "lexical", "hybrid", "multilingual"])
     parser.add_argument("--languages", nargs="*", default=[], help="also the translated queries: zh, es")
     asyncio.run(_main(parser.parse_args()))

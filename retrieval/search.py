@@ -1,6 +1,11 @@
 """Hybrid product search: dense (MiniLM + FAISS) and lexical (BM25) rankings fused by score, then
 exact filters per variant, an audience check and an optional sort.
 
+Queries in another language than English (a Chinese or Spanish shopper; `query_language`) are
+ranked by multilingual-e5-small instead (retrieval/e5.py: dense, over its own index of the same
+products), since MiniLM and BM25 only read English; everything after the ranking (filters,
+audience, popularity, sort, the hit cards) is the same code (docs/retrieval.md, "Other languages").
+
 Filters come from the tool's arguments (brand, category, price, options, in stock, product ids)
 and, for price bounds and "in stock", from the shopper's words (`retrieval.query`); where both give
 a bound, the argument wins. Every filter is exact: a hit has at least one variant inside all of
@@ -12,17 +17,20 @@ from __future__ import annotations
 import heapq
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
+from bot.language import SWITCH_CONFIDENCE, SWITCH_WEIGHT, detect, has_cjk
 from retrieval.catalog import CatalogProduct, CatalogVariant
 from retrieval.describe import option_values
 from retrieval.index import RowSelection, VectorIndex
 from retrieval.query import ParsedQuery, Vocabulary, normalise, parse_query
 
-Mode = Literal["hybrid", "dense", "lexical"]
+Mode = Literal["hybrid", "dense", "lexical", "multilingual"]
 Sort = Literal["relevance", "price_asc", "price_desc", "rating"]
 SORTS: tuple[str, ...] = ("relevance", "price_asc", "price_desc", "rating")
 # Fusion (chosen on the dev sets, reported on the held-out set: docs/retrieval.md). Score fusion:
@@ -43,7 +51,16 @@ AUDIENCE_MISMATCH_FACTOR = 0.8
 SORT_RELEVANCE = 0.8
 POPULARITY_WEIGHT = 0.1 / (RRF_K + 1)
 SMALL_CATALOG = 50_000  # up to this many products both rankings score every product
+# e5's cosines are bunched near the top (the median product scores 0.76-0.78 for a translated
+# query on the public catalogs, 0.75-0.77 on the demo store; the one asked for 0.82-0.86), MiniLM's
+# are spread over 0-1. A multilingual ranking reports (cos - E5_FLOOR) / (1 - E5_FLOOR), E5_FLOOR
+# about that median: the same order, on a scale where the search tool's relevance floors
+# (tools/search_products.py: LIST_RELEVANCE, RELATIVE_RELEVANCE, shares of the best score) and the
+# popularity tie-breaker mean what they mean for MiniLM (docs/retrieval.md, "Other languages").
+E5_FLOOR = 0.75
+E5_QUERY_CACHE = 512  # e5 query vectors kept (the search tool asks twice for a constrained query)
 _TOKEN = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[^\W\d_]+")  # letters of any script
 _STOP = frozenset(
     "a an the to of and or in on for is are be it i my me we our you your with something some that this these those "
     "need want looking look find get buy any good best nice new please can could would like just really very".split()
@@ -228,13 +245,21 @@ def missed_filters(product: CatalogProduct, parsed: ParsedQuery, filters: Search
 class ProductSearch:
     """Search over a loaded catalog; thread-safe for reads (no state changes while searching)."""
 
-    def __init__(self, products: list[CatalogProduct], index: VectorIndex | None, embedder: Any) -> None:
+    def __init__(
+        self, products: list[CatalogProduct], index: VectorIndex | None, embedder: Any, multilingual: VectorIndex | None = None, e5: Any = None
+    ) -> None:
+        """`multilingual`: the e5 index of the same products (None: every query is ranked as
+        English); `e5`: its query encoder (default `retrieval.e5.shared_e5()`, loaded on first use)."""
         from rank_bm25 import BM25Okapi
 
         self.products = products
         self.by_id = {p.product_id: n for n, p in enumerate(products)}
         self.index = index
         self.embedder = embedder
+        self.multilingual = multilingual
+        self._e5 = e5
+        self._e5_queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._e5_lock = threading.Lock()
         self.vocab = Vocabulary.from_products(products)
         self.lexical_weight = LEXICAL_WEIGHT
         self.fusion = FUSION
@@ -243,7 +268,7 @@ class ProductSearch:
         self.lexical_gate = LEXICAL_GATE
         self.audiences = [product_audience(p) for p in products]
         self.ratings = [rating_of(p) for p in products]
-        self._source_masks: dict[frozenset[str], tuple[np.ndarray, RowSelection | None]] = {}
+        self._source_masks: dict[tuple[frozenset[str], str], tuple[np.ndarray, RowSelection | None]] = {}
         corpus = [tokenize(lexical_text(p)) for p in products]
         self.doc_tokens = [set(doc) for doc in corpus]
         self.name_tokens = [tuple(dict.fromkeys(tokenize(p.name + " " + (p.category or "")))) for p in products]  # a hit's "matches ..."
@@ -260,6 +285,7 @@ class ProductSearch:
         self.doc_len = np.array([len(doc) for doc in corpus], dtype=np.float64)
         # index row -> product position (rows for products no longer in the store map to -1)
         self.row_to_pos = np.array([self.by_id.get(pid, -1) for pid in (index.ids if index else [])], dtype=np.int64)
+        self.e5_row_to_pos = np.array([self.by_id.get(pid, -1) for pid in (multilingual.ids if multilingual else [])], dtype=np.int64)
         top_pop: dict[str, float] = {}
         for p in products:
             top_pop[p.source] = max(top_pop.get(p.source, 0.0), p.popularity)
@@ -267,44 +293,122 @@ class ProductSearch:
             [math.log1p(max(p.popularity, 0.0)) / math.log1p(top_pop[p.source]) if top_pop[p.source] > 0 else 0.0 for p in products]
         )
 
-    def _rows_of(self, mask: np.ndarray) -> RowSelection | None:
-        """The index rows holding the products in `mask` (an exact index only: `select_rows`)."""
-        if self.index is None or not self.index.ids:
-            return None
-        in_store = self.row_to_pos >= 0
-        return self.index.select_rows(np.flatnonzero(in_store & mask[np.where(in_store, self.row_to_pos, 0)]))
+    def _space(self, multilingual: bool) -> tuple[VectorIndex | None, np.ndarray]:
+        """The vector index a dense ranking reads (MiniLM's, or e5's) and its row -> position map."""
+        return (self.multilingual, self.e5_row_to_pos) if multilingual else (self.index, self.row_to_pos)
 
-    def _from_sources(self, sources: set[str]) -> tuple[np.ndarray, RowSelection | None]:
+    def _rows_of(self, mask: np.ndarray, multilingual: bool = False) -> RowSelection | None:
+        """The index rows holding the products in `mask` (an exact index only: `select_rows`)."""
+        index, row_to_pos = self._space(multilingual)
+        if index is None or not index.ids:
+            return None
+        in_store = row_to_pos >= 0
+        return index.select_rows(np.flatnonzero(in_store & mask[np.where(in_store, row_to_pos, 0)]))
+
+    def _from_sources(self, sources: set[str], multilingual: bool = False) -> tuple[np.ndarray, RowSelection | None]:
         """Which products come from `sources` (a mask), and the index rows that hold them (for
-        an exact index), kept per set of sources."""
-        key = frozenset(sources)
+        an exact index), kept per set of sources and index."""
+        key = (frozenset(sources), "e5" if multilingual else "minilm")
         known = self._source_masks.get(key)
         if known is None:
-            mask = np.array([p.source in key for p in self.products], dtype=bool)
-            known = self._source_masks[key] = (mask, self._rows_of(mask))
+            mask = np.array([p.source in key[0] for p in self.products], dtype=bool)
+            known = self._source_masks[key] = (mask, self._rows_of(mask, multilingual))
         return known
 
-    def _scope(self, filters: SearchFilters) -> tuple[np.ndarray | None, RowSelection | None]:
+    def _scope(self, filters: SearchFilters, multilingual: bool = False) -> tuple[np.ndarray | None, RowSelection | None]:
         """The products a search may return (None: all) and the index rows that hold them."""
-        mask, rows = self._from_sources(filters.sources) if filters.sources else (None, None)
+        mask, rows = self._from_sources(filters.sources, multilingual) if filters.sources else (None, None)
         if filters.product_ids is not None:
             listed = np.zeros(len(self.products), dtype=bool)
             listed[[self.by_id[pid] for pid in filters.product_ids if pid in self.by_id]] = True
             mask = listed if mask is None else mask & listed
-            rows = self._rows_of(mask)
+            rows = self._rows_of(mask, multilingual)
         return mask, rows
 
-    def dense_ranking(self, text: str, depth: int, rows: RowSelection | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(product positions, cosine scores), best first, at most `depth` of them (among `rows`)."""
-        if self.index is None or not self.index.ids:
+    def dense_ranking(self, text: str, depth: int, rows: RowSelection | None = None, multilingual: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(product positions, cosine scores), best first, at most `depth` of them (among `rows`);
+        `multilingual`: e5's query vector against the e5 index, else MiniLM's (scores rescaled by
+        E5_FLOOR)."""
+        index, row_to_pos = self._space(multilingual)
+        if index is None or not index.ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        vector = self.embedder.embed_query(text)
-        scores, rows = self.index.search(vector[None, :], depth, rows)
+        vector = self.e5_query(text) if multilingual else self.embedder.embed_query(text)
+        scores, rows = index.search(vector[None, :], depth, rows)
         rows, scores = rows[0], scores[0]
         found = rows >= 0
-        positions, scores = self.row_to_pos[rows[found]], scores[found]
+        positions, scores = row_to_pos[rows[found]], scores[found].astype(np.float64)
+        if multilingual:
+            scores = (scores - E5_FLOOR) / (1.0 - E5_FLOOR)
         known = positions >= 0  # rows of products no longer in the store map to -1
-        return positions[known], scores[known].astype(np.float64)
+        return positions[known], scores[known]
+
+    @property
+    def e5(self) -> Any:
+        if self._e5 is None:
+            from retrieval.e5 import shared_e5
+
+            self._e5 = shared_e5()
+        return self._e5
+
+    def e5_query(self, text: str) -> np.ndarray:
+        """e5's vector of a query, from a small cache of the latest ones (8-20 ms a pass)."""
+        with self._e5_lock:
+            vector = self._e5_queries.get(text)
+            if vector is not None:
+                self._e5_queries.move_to_end(text)
+                return vector
+        vector = self.e5.query(text)
+        with self._e5_lock:
+            self._e5_queries[text] = vector
+            while len(self._e5_queries) > E5_QUERY_CACHE:
+                self._e5_queries.popitem(last=False)
+        return vector
+
+    def e5_cached(self, text: str) -> bool:
+        with self._e5_lock:
+            return text in self._e5_queries
+
+    def query_language(self, text: str, language: str | None = None) -> str:
+        """The language a query is ranked for: "en" (the MiniLM + BM25 hybrid) or another one
+        (e5). Any ideograph or kana: Chinese or Japanese (the catalogs are English). Latin text:
+        the conversation's `language` when the caller knows it and the project's detector
+        (bot/language.py) is not sure of the query itself; else another language only when the
+        detector says so and the English catalog does not know the words either: at least one
+        word no product contains, and more than half of them unless the detector is sure
+        (SWITCH_WEIGHT letters at SWITCH_CONFIDENCE, as for switching a conversation). On short
+        queries the detector alone is wrong too often ("iphone 6 plus cases": French, sure;
+        "kitchen gadget": German) and right too rarely ("mochilas": Spanish at 0.31)."""
+        found = detect(text)
+        if has_cjk(text):
+            return found.language if found is not None and found.language in ("zh-CN", "ja") else "zh-CN"
+        sure = found is not None and found.weight >= SWITCH_WEIGHT and found.confidence >= SWITCH_CONFIDENCE
+        if language and not sure:
+            return language
+        if found is None or found.language == "en":
+            return "en"
+        known, unknown = self.known_words(text)
+        if unknown and (sure or len(unknown) > len(known)):
+            return found.language
+        return "en"
+
+    def known_words(self, text: str) -> tuple[list[str], list[str]]:
+        """The query's words (numbers and stop words aside) that some product's lexical text
+        contains, and the others (a word with a letter outside ASCII is never in the English
+        index: "teléfonos")."""
+        known, unknown = [], []
+        for word in dict.fromkeys(_WORD.findall(text.lower())):
+            tokens = tokenize(word)
+            if not tokens:
+                continue
+            (known if word.isascii() and all(t in self.postings for t in tokens) else unknown).append(word)
+        return known, unknown
+
+    def ranking(self, mode: Mode, text: str, language: str | None = None) -> Mode:
+        """Which ranking a search in `mode` uses: "hybrid" routes a query in another language to
+        "multilingual" (when there is an e5 index); the other modes are what they say."""
+        if mode != "hybrid" or self.multilingual is None or not self.multilingual.ids:
+            return mode
+        return "hybrid" if self.query_language(text, language) == "en" else "multilingual"
 
     def lexical_ranking(self, text: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """(product positions, BM25 scores > 0), best first, at most `depth` of them."""
@@ -369,14 +473,17 @@ class ProductSearch:
         mode: Mode = "hybrid",
         parsed: ParsedQuery | None = None,
         sort: Sort = "relevance",
+        language: str | None = None,
     ) -> list[SearchHit]:
         """The k best products inside `filters`; with `sort`, only those scoring at least
         SORT_RELEVANCE of the best, the k first by price or rating ("rating" ranks by relevance
-        where none of them has a rating). `parsed`: `self.parse(query, mode)`, if the caller has it."""
+        where none of them has a rating). `parsed`: `self.parse(query, mode)`, if the caller has it.
+        `language`: the conversation's, when the caller knows it (`query_language`)."""
         if sort not in SORTS:
             raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(SORTS)}")
         filters = filters or SearchFilters()
         parsed = parsed or self.parse(query, mode)
+        ranking = self.ranking(mode, parsed.text, language)
         depth = len(self.products) if len(self.products) <= SMALL_CATALOG else 1000
         # Fused scores for every product at once (numpy); a product neither ranking found is
         # not a candidate. Candidates are visited best first, ties in the order they were found
@@ -385,18 +492,18 @@ class ProductSearch:
         found_at = np.full(len(self.products), len(self.products) * 2, dtype=np.int64)
         # Only the products in scope (the store's own catalogs, a list being refined): others never
         # reach the loop below, and an exact index scores only theirs (the same cosines).
-        in_scope, rows = self._scope(filters)
+        in_scope, rows = self._scope(filters, multilingual=ranking == "multilingual")
         # Each ranking holds a product at most once, so plain fancy-index updates do (ufunc.at is slow).
-        if mode in ("hybrid", "dense"):
-            positions, scores = self.dense_ranking(parsed.text, depth, rows)
-            fused[positions] += self._fusion_parts(scores) if mode == "hybrid" else scores
+        if ranking in ("hybrid", "dense", "multilingual"):
+            positions, scores = self.dense_ranking(parsed.text, depth, rows, multilingual=ranking == "multilingual")
+            fused[positions] += self._fusion_parts(scores) if ranking == "hybrid" else scores
             found_at[positions] = np.minimum(found_at[positions], np.arange(len(positions)))
-        if mode in ("hybrid", "lexical"):
+        if ranking in ("hybrid", "lexical"):
             lexical = self.lexical_ranking(parsed.text, depth)
-            weight = self.lexical_weight * (self._lexical_confidence(parsed.text, lexical) if mode == "hybrid" else 1.0)
+            weight = self.lexical_weight * (self._lexical_confidence(parsed.text, lexical) if ranking == "hybrid" else 1.0)
             positions, scores = lexical if weight > 0 else (lexical[0][:0], lexical[1][:0])
             top = float(scores[0]) if len(scores) else 1.0
-            fused[positions] += weight * self._fusion_parts(scores, top) if mode == "hybrid" else scores
+            fused[positions] += weight * self._fusion_parts(scores, top) if ranking == "hybrid" else scores
             found_at[positions] = np.minimum(found_at[positions], len(self.products) + np.arange(len(positions)))
         found = found_at < len(self.products) * 2
         if in_scope is not None:

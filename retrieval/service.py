@@ -5,7 +5,9 @@
 
 `build_catalog_index(settings, db)` is what `shopbot index` runs: ingest the public catalogs found
 in the data dir, give every product a grounded description, embed what changed (vectors are cached
-on disk by text hash), build and save the FAISS index with its sidecar.
+on disk by text hash), build and save the FAISS index with its sidecar. Every product is embedded a
+second time by multilingual-e5-small (retrieval/e5.py) into its own index (`index/e5/`, its own
+cache), which ranks the queries in other languages than English (retrieval/search.py).
 """
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, select
 
 from bot.db import Database
 from bot.settings import Settings
+from retrieval import e5
 from retrieval.catalog import CatalogProduct
 from retrieval.describe import Describer, Description, check_grounded, compose_description
 from retrieval.embed import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache, text_hash
@@ -33,6 +37,8 @@ from retrieval.search import SMALL_CATALOG, ProductSearch, SearchFilters, Search
 log = logging.getLogger(__name__)
 SERVICE_KEY = "catalog"  # ctx.services["catalog"]
 CACHE_FILE = "embeddings.npz"
+E5_DIR = "e5"  # index_dir / E5_DIR: the e5 index (the same three files) and its cache
+E5_BATCH = 32  # passages per e5 call (a step of the progress bar)
 DESCRIBER = "template-2"  # bump when the templates change: cached descriptions are rewritten
 
 
@@ -46,6 +52,9 @@ class BuildReport:
     products: int = 0
     embedded: int = 0
     reused: int = 0
+    e5_embedded: int = 0  # the multilingual index (retrieval/e5.py)
+    e5_reused: int = 0
+    e5_seconds: float = 0.0
     described: int = 0
     index_type: str = ""
     seconds: float = 0.0
@@ -56,6 +65,7 @@ class BuildReport:
             f"index: {self.products} products ({self.index_type}); embedded {self.embedded}, reused {self.reused} cached vectors; "
             f"{self.described} new descriptions; {self.seconds:.1f}s"
         )
+        lines.append(f"multilingual index (e5): embedded {self.e5_embedded}, reused {self.e5_reused} cached vectors; {self.e5_seconds:.1f}s")
         return "\n".join(lines)
 
 
@@ -103,6 +113,36 @@ async def ingest_public_catalogs(db: Database, data_dir: Path | None) -> list[In
     return reports
 
 
+def e5_text(product: CatalogProduct) -> str:
+    """The text e5 embeds for a product: the same as MiniLM's (`document_text`)."""
+    return document_text(product)
+
+
+def _embed_missing(cache: EmbeddingCache, keys: list[str], texts: list[str], embed: Any) -> int:
+    """Embed the distinct texts `cache` lacks (`embed(list of texts) -> vectors`), into it."""
+    missing = set(cache.missing(keys))
+    todo: dict[str, str] = {}  # one embedding per distinct text
+    for key, text in zip(keys, texts):
+        if key in missing:
+            todo.setdefault(key, text)
+    if todo:
+        cache.put(list(todo), embed(list(todo.values())))
+    return len(todo)
+
+
+def e5_passages(texts: list[str], *, progress: bool = False) -> Any:
+    """e5 vectors of catalog texts, in steps of E5_BATCH with a progress bar."""
+    from tqdm import tqdm
+
+    encoder = e5.shared_e5()
+    parts = []
+    with tqdm(total=len(texts), desc="e5 (multilingual)", unit="product", disable=not progress) as bar:
+        for start in range(0, len(texts), E5_BATCH):
+            parts.append(encoder.passages(texts[start : start + E5_BATCH], batch=E5_BATCH))
+            bar.update(len(parts[-1]))
+    return np.concatenate(parts) if parts else np.zeros((0, e5.EMBED_DIM), dtype=np.float32)
+
+
 async def build_catalog_index(
     settings: Settings, db: Database, *, embedder: Embedder | None = None, public: bool = True, progress: bool = True
 ) -> BuildReport:
@@ -114,23 +154,27 @@ async def build_catalog_index(
     await sync_content_hashes(db, products)
     vocab = Vocabulary.from_products(products)
     _, report.described = await refresh_descriptions(db, products, vocab)
+    ids = [p.product_id for p in products]
     texts = [document_text(p) for p in products]
     keys = [text_hash(t) for t in texts]
     embedder = embedder or Embedder(models_dir=settings.models_dir)
     cache = EmbeddingCache(settings.index_dir / CACHE_FILE, embedder.name, embedder.dimension)
-    missing = set(cache.missing(keys))
-    todo: dict[str, str] = {}  # one embedding per distinct text
-    for key, text in zip(keys, texts):
-        if key in missing:
-            todo.setdefault(key, text)
-    if todo:
-        vectors = await asyncio.to_thread(embedder.embed, list(todo.values()), progress=progress)
-        cache.put(list(todo), vectors)
-    report.embedded, report.reused = len(todo), len(keys) - len(todo)
-    matrix = cache.matrix(keys)
-    index = await asyncio.to_thread(VectorIndex.build, matrix, [p.product_id for p in products], keys, embedder.name)
+    report.embedded = await asyncio.to_thread(_embed_missing, cache, keys, texts, lambda todo: embedder.embed(todo, progress=progress))
+    report.reused = len(keys) - report.embedded
+    e5_started = time.perf_counter()
+    e5_texts = [e5_text(p) for p in products]
+    e5_keys = [text_hash(t) for t in e5_texts]
+    e5_cache = EmbeddingCache(settings.index_dir / E5_DIR / CACHE_FILE, e5.MODEL_NAME, e5.EMBED_DIM)
+    report.e5_embedded = await asyncio.to_thread(_embed_missing, e5_cache, e5_keys, e5_texts, lambda todo: e5_passages(todo, progress=progress))
+    report.e5_reused = len(e5_keys) - report.e5_embedded
+    report.e5_seconds = time.perf_counter() - e5_started
+    index = await asyncio.to_thread(VectorIndex.build, cache.matrix(keys), ids, keys, embedder.name)
+    e5_index = await asyncio.to_thread(VectorIndex.build, e5_cache.matrix(e5_keys), ids, e5_keys, e5.MODEL_NAME)
+    # The e5 index first: when it cannot be written (a full disk), the MiniLM index is untouched.
+    await asyncio.to_thread(e5_index.save, settings.index_dir / E5_DIR)
     await asyncio.to_thread(index.save, settings.index_dir)
     cache.save(keep=keys)
+    e5_cache.save(keep=e5_keys)
     report.products = len(products)
     report.index_type = index.sidecar.index_type
     report.seconds = time.perf_counter() - started
@@ -148,13 +192,15 @@ class CatalogSearch:
         embedder: Any,
         descriptions: dict[str, str],
         describer_dir: Path | None = None,
+        multilingual: VectorIndex | None = None,
     ) -> None:
         self.db = db
         self.products = {p.product_id: p for p in products}
         self.index = index
+        self.multilingual = multilingual
         self.embedder = embedder
         self.descriptions = descriptions
-        self.engine = ProductSearch(products, index, embedder)
+        self.engine = ProductSearch(products, index, embedder, multilingual)
         self.vocab = self.engine.vocab
         # The trained describer (models/describer) when there is one, else attribute composition.
         self.describer = Describer(vocabulary=self.vocab, model_dir=describer_dir)
@@ -168,18 +214,36 @@ class CatalogSearch:
             index = await asyncio.to_thread(VectorIndex.load, settings.index_dir, model=embedder.name, dimension=embedder.dimension)
         except (IndexMissing, IndexMismatch) as exc:
             raise CatalogNotReady(str(exc)) from exc
+        try:
+            multilingual = await asyncio.to_thread(VectorIndex.load, settings.index_dir / E5_DIR, model=e5.MODEL_NAME, dimension=e5.EMBED_DIM)
+        except (IndexMissing, IndexMismatch) as exc:  # search still serves; other languages get the English ranking
+            log.warning("no multilingual (e5) index, queries in other languages are ranked as English: %s", exc)
+            multilingual = None
         products = await load_catalog(db)
         descriptions = {pid: text for pid, (_, method, text) in (await cached_descriptions(db)).items() if method == DESCRIBER}
         stale = len(set(index.ids) ^ {p.product_id for p in products})
         if stale:
             log.warning("the product index is %d products behind the store; run `shopbot index`", stale)
-        return cls(db, products, index, embedder, descriptions, describer_dir=settings.models_dir / "describer")
+        stale_e5 = len(set(multilingual.ids) ^ {p.product_id for p in products}) if multilingual is not None else 0
+        if stale_e5:
+            log.warning("the multilingual (e5) index is %d products behind the store; run `shopbot index`", stale_e5)
+        return cls(db, products, index, embedder, descriptions, describer_dir=settings.models_dir / "describer", multilingual=multilingual)
 
-    def search(self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: str = "hybrid", sort: str = "relevance") -> list[SearchHit]:
-        return self.engine.search(query, k, filters, mode, sort=sort)  # type: ignore[arg-type]
+    def search(
+        self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: str = "hybrid", sort: str = "relevance", language: str | None = None
+    ) -> list[SearchHit]:
+        """`language`: the conversation's, when known (ProductSearch.query_language)."""
+        return self.engine.search(query, k, filters, mode, sort=sort, language=language)  # type: ignore[arg-type]
 
     async def asearch(
-        self, query: str, k: int = 10, filters: SearchFilters | None = None, sort: str = "relevance", *, unfiltered: bool = False
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        sort: str = "relevance",
+        *,
+        unfiltered: bool = False,
+        language: str | None = None,
     ) -> list[SearchHit]:
         """`search` from the event loop (`unfiltered`: without the price and stock words the query
         states, as the closest match outside them is found). Only the query's encoder pass (when
@@ -188,17 +252,20 @@ class CatalogSearch:
         numpy and FAISS calls, which a worker thread would not take off the loop, only queue
         behind other sessions' work (as the engine's decisions, bot/engine.py
         `ShopEngine._decide`). Larger catalogs, and embedders without a query cache, search in a
-        thread."""
+        thread. A query in another language is encoded by e5 (cached as well) the same way."""
         engine = self.engine
         parsed = engine.parse(query)
         if unfiltered:
             parsed = parsed.unconstrained()
         query_cached = getattr(self.embedder, "query_cached", None)
         if query_cached is None or len(engine.products) > SMALL_CATALOG:
-            return await asyncio.to_thread(engine.search, query, k, filters, "hybrid", parsed, sort)  # type: ignore[arg-type]
-        if engine.index is not None and engine.index.ids and not query_cached(parsed.text):
+            return await asyncio.to_thread(engine.search, query, k, filters, "hybrid", parsed, sort, language)  # type: ignore[arg-type]
+        if engine.ranking("hybrid", parsed.text, language) == "multilingual":
+            if not engine.e5_cached(parsed.text):
+                await asyncio.to_thread(engine.e5_query, parsed.text)
+        elif engine.index is not None and engine.index.ids and not query_cached(parsed.text):
             await asyncio.to_thread(self.embedder.embed_query, parsed.text)
-        return engine.search(query, k, filters, parsed=parsed, sort=sort)  # type: ignore[arg-type]
+        return engine.search(query, k, filters, parsed=parsed, sort=sort, language=language)  # type: ignore[arg-type]
 
     def vector_of(self, product_id: str):  # type: ignore[no-untyped-def]
         if self.index is None:

@@ -357,3 +357,78 @@ async def test_search_tool_lists_only_products_near_the_best_match(catalog: Cata
     assert shown[0] == "Backpack" and len(shown) < 5
     assert all(h["score"] >= LIST_RELEVANCE * ranked[0].score for h in value["hits"])
     assert [h.name for h in ranked if h.score >= LIST_RELEVANCE * ranked[0].score] == shown
+
+
+# ---------------------------------------------------------------- queries in other languages
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("蓝牙音箱", "Bluetooth Speaker"),
+        ("瑜伽垫", "Yoga Mat"),
+        ("跑鞋", "Running Shoes"),
+        ("狗床", "Dog Bed"),
+        ("机械键盘", "Mechanical Keyboard"),
+        ("电热水壶", "Electric Kettle"),
+        ("altavoz bluetooth", "Bluetooth Speaker"),
+        ("esterilla de yoga", "Yoga Mat"),
+        ("zapatos para correr", "Running Shoes"),
+        pytest.param("zapatillas para correr", "Running Shoes", marks=pytest.mark.xfail(reason="known gap: e5-small puts 'zapatillas' nearer the Yoga Mat (0.812 against 0.812)", strict=True)),
+        ("cama para perro", "Dog Bed"),
+        ("teclado mecánico", "Mechanical Keyboard"),
+        ("hervidor eléctrico", "Electric Kettle"),
+    ],
+)
+def test_a_chinese_or_spanish_query_finds_the_english_product_first(catalog: CatalogSearch, query: str, expected: str) -> None:
+    hits = catalog.search(query, 3)
+    assert hits and hits[0].name == expected, (query, [h.name for h in hits])
+
+
+def test_other_languages_are_ranked_by_e5_and_english_as_before(catalog: CatalogSearch) -> None:
+    """Chinese (any ideograph) and Spanish the detector is sure of go to e5; English, and short
+    English the detector misreads, stay on the MiniLM + BM25 hybrid, with exactly the hits a
+    search without the e5 index gives."""
+    from retrieval.evaluate import load_set
+    from retrieval.search import ProductSearch
+
+    engine = catalog.engine
+    assert engine.multilingual is not None and len(engine.multilingual.ids) == len(engine.products)
+    for query in ("蓝牙音箱", "包", "esterilla de yoga para principiantes", "zapatos para correr", "teclado mecánico"):
+        assert engine.ranking("hybrid", query) == "multilingual", query
+    english_only = ProductSearch(engine.products, engine.index, engine.embedder)
+    queries = [item["query"] for item in load_set("demo_queries.jsonl")] + ["kitchen gadget", "glass kettle", "selfie stick"]
+    for query in queries:
+        assert engine.ranking("hybrid", engine.parse(query).text) == "hybrid", query
+        assert [(h.id, h.score) for h in engine.search(query, 5)] == [(h.id, h.score) for h in english_only.search(query, 5)], query
+    # The conversation's language decides a short query the detector cannot
+    assert engine.query_language("yoga", "es") == "es" and engine.query_language("yoga") == "en"
+    assert engine.query_language("running shoes for trail races", "es") == "en"  # sure English stays English
+
+
+def test_filters_hold_for_a_chinese_query(catalog: CatalogSearch) -> None:
+    speaker = catalog.search("蓝牙音箱", 1)[0]
+    assert speaker.name == "Bluetooth Speaker"
+    cheapest = min(v["price"] for v in speaker.variants)
+    under = catalog.search("蓝牙音箱", 10, SearchFilters(max_price=round(cheapest / 2, 2)))
+    assert under and all(h.price <= cheapest / 2 and all(v["price"] <= cheapest / 2 for v in h.variants) for h in under)
+    assert "Bluetooth Speaker" not in [h.name for h in under]
+    within = catalog.search("蓝牙音箱", 10, SearchFilters(max_price=cheapest + 1))
+    assert within[0].name == "Bluetooth Speaker" and all(h.price <= cheapest + 1 for h in within)
+    shoes = catalog.search("跑鞋", 5, SearchFilters(options={"color": "red"}, in_stock=True))
+    assert shoes and all(v["options"]["color"] == "red" and v["available"] for h in shoes for v in h.variants)
+    shown = frozenset(h.id for h in catalog.search("厨房用品", 5))
+    refined = catalog.search("便宜的", 10, SearchFilters(product_ids=shown, max_price=60))
+    assert refined and {h.id for h in refined} <= shown and all(h.price <= 60 for h in refined)
+    cheapest_first = catalog.search("耳机", 10, sort="price_asc")
+    assert [h.price for h in cheapest_first] == sorted(h.price for h in cheapest_first)
+
+
+async def test_search_tool_in_chinese_lists_the_product_or_the_closest_outside_the_filters(catalog: CatalogSearch) -> None:
+    """The tool's relevance floors read e5's scores as they read MiniLM's: a Chinese search lists
+    the speaker and stops; with a budget below every speaker it offers the closest speaker."""
+    tools = default_tools()
+    ctx = ToolContext(db=catalog.db, services={"catalog": catalog}, language="zh-CN")
+    found = json.loads((await tools["search_products"].invoke(ctx, {"query": "蓝牙音箱", "k": 5})).text)
+    assert found["hits"][0]["name"] == "Bluetooth Speaker" and len(found["hits"]) < 5
+    cheapest = min(v["price"] for v in found["hits"][0]["variants"])
+    value = json.loads((await tools["search_products"].invoke(ctx, {"query": "蓝牙音箱", "max_price": round(cheapest / 2, 2)})).text)
+    assert value["hits"] == [] and value["closest_outside_filters"]["name"] == "Bluetooth Speaker"

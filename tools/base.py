@@ -98,6 +98,8 @@ class ToolContext:
     confirmations: set[str] = field(default_factory=set)
     # Services other tools need (search index, description model, policy passages), by name.
     services: dict[str, Any] = field(default_factory=dict)
+    # The conversation's language (bot.i18n.LANGUAGES) once a message has decided it, else None.
+    language: str | None = None
 
     def authenticate(self, user_id: str) -> None:
         if self.user_id is not None and self.user_id != user_id:

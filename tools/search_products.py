@@ -81,13 +81,14 @@ async def search_products(
         sources=ctx.services.get("catalog_sources"),
         product_ids=frozenset(product_ids) if product_ids is not None else None,
     )
-    hits = await catalog.asearch(query, k, filters, sort)
+    # The conversation's language helps rank a short query in another language (retrieval/search.py).
+    hits = await catalog.asearch(query, k, filters, sort, language=ctx.language)
     if not filters.constrained and not catalog.engine.parse(query).constrained:
         # nothing filtered out: the hits are the best matches already
         floor = LIST_RELEVANCE * max((h.score for h in hits), default=0.0)
         return ProductSearchResult(query=query, hits=[h for h in hits if h.score >= floor])
     scope = filters.scope()
-    best = await catalog.asearch(query, 1, scope, unfiltered=True)
+    best = await catalog.asearch(query, 1, scope, unfiltered=True, language=ctx.language)
     if not best:
         return ProductSearchResult(query=query, hits=hits)
     floor = RELATIVE_RELEVANCE * best[0].score
