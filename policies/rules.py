@@ -8,6 +8,7 @@
   command, kept as the pending action, and the call uses exactly its arguments; in an imported
   transcript the listing is whatever the agent wrote right before the shopper's yes.
 - One tool call per step (the engine never runs two at once).
+- A shopper who is authenticated is not asked to authenticate again (`reply ask_auth`).
 """
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def check(command: Command, view: ConversationView, consequential: frozenset[str
     """May the engine take this step now? `affirmed`: the shopper's last message says yes."""
     name, args = command.name, command.arguments
     if command.verb == "reply":
+        if name == "ask_auth" and view.user_id is not None:
+            return Verdict(False, "already authenticated: the shopper is not asked again")
         return Verdict(True)
     if name.startswith("find_user_id") and view.user_id is not None:
         return Verdict(False, "one shopper per conversation: already authenticated")

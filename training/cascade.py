@@ -114,11 +114,23 @@ def per_action(rows: list[Row], threshold: float) -> dict[str, dict[str, float]]
     return out
 
 
+def conversation_language(transcript: Transcript) -> str:
+    """The language the conversation settles on, from its shopper's messages, as the server decides it."""
+    from bot.language import decide
+
+    language, decided = "en", False
+    for message in transcript.messages:
+        if message["role"] == "user" and message.get("content"):
+            language, decided = decide(language, decided, message["content"])
+    return language
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="score the fast model, the language model and the cascade on transcripts")
     parser.add_argument("files", type=Path, nargs="+")
     parser.add_argument("--max-conversations", type=int, default=None)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--language", default=None, help="only conversations in this language (zh-CN, es, ...: the language the conversation settles on, bot/language.py)")
     args = parser.parse_args()
 
     from bot.settings import Settings
@@ -127,7 +139,10 @@ def main() -> None:
     decider = load_default_decider(Settings.from_env())
     report = {}
     for path in args.files:
-        rows = score(decider, read_jsonl(path)[: args.max_conversations])
+        transcripts = read_jsonl(path)
+        if args.language:
+            transcripts = [t for t in transcripts if conversation_language(t) == args.language]
+        rows = score(decider, transcripts[: args.max_conversations])
         respond = sum(r.gold == RESPOND for r in rows) / (len(rows) or 1)
         report[path.stem] = {
             "always respond": round(respond, 4),
