@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suite on both databases: every test on SQLite (the default store), then again on
 # PostgreSQL (a throwaway server the tests start) without the model-training tests, which do not
-# touch the database. About 14 minutes on 2 cores, plus the first install.
+# touch the database. About 24 minutes on 2 cores (2026-12-08), plus the first install.
 #
 #   ./test.sh                       both passes
 #   ./test.sh --fast                skip the tests marked slow (model training) in both passes
