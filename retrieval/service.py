@@ -113,11 +113,6 @@ async def ingest_public_catalogs(db: Database, data_dir: Path | None) -> list[In
     return reports
 
 
-def e5_text(product: CatalogProduct) -> str:
-    """The text e5 embeds for a product: the same as MiniLM's (`document_text`)."""
-    return document_text(product)
-
-
 def _embed_missing(cache: EmbeddingCache, keys: list[str], texts: list[str], embed: Any) -> int:
     """Embed the distinct texts `cache` lacks (`embed(list of texts) -> vectors`), into it."""
     missing = set(cache.missing(keys))
@@ -162,19 +157,18 @@ async def build_catalog_index(
     report.embedded = await asyncio.to_thread(_embed_missing, cache, keys, texts, lambda todo: embedder.embed(todo, progress=progress))
     report.reused = len(keys) - report.embedded
     e5_started = time.perf_counter()
-    e5_texts = [e5_text(p) for p in products]
-    e5_keys = [text_hash(t) for t in e5_texts]
+    # e5 embeds the same texts as MiniLM, into its own cache keyed by the same hashes
     e5_cache = EmbeddingCache(settings.index_dir / E5_DIR / CACHE_FILE, e5.MODEL_NAME, e5.EMBED_DIM)
-    report.e5_embedded = await asyncio.to_thread(_embed_missing, e5_cache, e5_keys, e5_texts, lambda todo: e5_passages(todo, progress=progress))
-    report.e5_reused = len(e5_keys) - report.e5_embedded
+    report.e5_embedded = await asyncio.to_thread(_embed_missing, e5_cache, keys, texts, lambda todo: e5_passages(todo, progress=progress))
+    report.e5_reused = len(keys) - report.e5_embedded
     report.e5_seconds = time.perf_counter() - e5_started
     index = await asyncio.to_thread(VectorIndex.build, cache.matrix(keys), ids, keys, embedder.name)
-    e5_index = await asyncio.to_thread(VectorIndex.build, e5_cache.matrix(e5_keys), ids, e5_keys, e5.MODEL_NAME)
+    e5_index = await asyncio.to_thread(VectorIndex.build, e5_cache.matrix(keys), ids, keys, e5.MODEL_NAME)
     # The e5 index first: when it cannot be written (a full disk), the MiniLM index is untouched.
     await asyncio.to_thread(e5_index.save, settings.index_dir / E5_DIR)
     await asyncio.to_thread(index.save, settings.index_dir)
     cache.save(keep=keys)
-    e5_cache.save(keep=e5_keys)
+    e5_cache.save(keep=keys)
     report.products = len(products)
     report.index_type = index.sidecar.index_type
     report.seconds = time.perf_counter() - started
@@ -261,8 +255,8 @@ class CatalogSearch:
         if query_cached is None or len(engine.products) > SMALL_CATALOG:
             return await asyncio.to_thread(engine.search, query, k, filters, "hybrid", parsed, sort, language)  # type: ignore[arg-type]
         if engine.ranking("hybrid", parsed.text, language) == "multilingual":
-            if not engine.e5_cached(parsed.text):
-                await asyncio.to_thread(engine.e5_query, parsed.text)
+            if not engine.e5.cached(parsed.text):
+                await asyncio.to_thread(engine.e5.query, parsed.text)
         elif engine.index is not None and engine.index.ids and not query_cached(parsed.text):
             await asyncio.to_thread(self.embedder.embed_query, parsed.text)
         return engine.search(query, k, filters, parsed=parsed, sort=sort, language=language)  # type: ignore[arg-type]
